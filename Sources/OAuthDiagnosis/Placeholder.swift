@@ -1,0 +1,1 @@
+// OAuthDiagnosis module.

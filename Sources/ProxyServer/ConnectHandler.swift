@@ -1,0 +1,207 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+
+/// The first handler of every client connection: reads the first request head and decides.
+///
+/// - `CONNECT host:port` to an intercepted host: answers `200`, then turns the connection into a
+///   TLS server (leaf minted for the host) with an HTTP/1.1 relay behind it.
+/// - `CONNECT` to any other host: connects upstream, answers `200` and joins the two sockets
+///   (blind tunnel, recorded as `kind: tunnel` with byte counts only).
+/// - An absolute-form request (`GET http://host/path`): becomes a plain forward-proxy connection.
+/// - Anything else: `400` with a reason, and close.
+///
+/// The request decoder in front of it uses `leftOverBytesStrategy: .forwardBytes`, so bytes that
+/// follow the CONNECT request reach the TLS handler or the tunnel.
+final class ConnectHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = ByteBuffer
+
+    enum State: Equatable {
+        case idle
+        case awaitingEnd(HostPort)
+        case connecting
+        case forwarding
+        case done
+    }
+
+    private(set) var state: State = .idle
+    private let env: ProxyEnvironment
+    private let decoder: ByteToMessageHandler<HTTPRequestDecoder>
+    private var clientAddress: String?
+
+    init(env: ProxyEnvironment, decoder: ByteToMessageHandler<HTTPRequestDecoder>) {
+        self.env = env
+        self.decoder = decoder
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        clientAddress = context.channel.remoteAddress?.ipPortText
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if state == .forwarding {
+            context.fireChannelRead(data)
+            return
+        }
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            guard state == .idle else { return }
+            if head.method == .CONNECT {
+                guard let authority = try? HostPort(parsing: head.uri, option: "CONNECT", defaultPort: 443), authority.port > 0 else {
+                    reject(context: context, reason: "CONNECT needs HOST:PORT, got '\(head.uri.prefix(200))'", uri: head.uri)
+                    return
+                }
+                state = .awaitingEnd(authority)
+            } else if AbsoluteURI(head.uri) != nil {
+                startForwarding(context: context, data: data)
+            } else {
+                reject(context: context, reason: head.uri.hasPrefix("/")
+                       ? "tokentap is a proxy: send requests through it (HTTPS_PROXY=http://\(env.listenDescription)) or use `tokentap run -- COMMAND`"
+                       : "unsupported request target '\(head.uri.prefix(200))'", uri: head.uri)
+            }
+        case .body:
+            break
+        case .end:
+            guard case .awaitingEnd(let authority) = state else { return }
+            if env.configuration.intercepts(authority.host) {
+                intercept(authority, context: context)
+            } else {
+                tunnel(authority, context: context)
+            }
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if state == .idle || state == .done,
+           event is IdleStateHandler.IdleStateEvent || event is ChannelShouldQuiesceEvent
+            || (event as? ChannelEvent) == .inputClosed {
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        if state == .forwarding {
+            context.fireErrorCaught(error)
+            return
+        }
+        if error is HTTPParserError, state == .idle {
+            reject(context: context, reason: "malformed HTTP request (\(error))", uri: "")
+        } else {
+            context.close(promise: nil)
+        }
+    }
+
+    private func writeRaw(_ text: String, context: ChannelHandlerContext) -> EventLoopFuture<Void> {
+        var buffer = context.channel.allocator.buffer(capacity: text.utf8.count)
+        buffer.writeString(text)
+        return context.writeAndFlush(wrapOutboundOut(buffer))
+    }
+
+    private func reject(context: ChannelHandlerContext, reason: String, uri: String, status: String = "400 Bad Request") {
+        state = .done
+        env.recordClientError(reason: reason, host: "", port: 0, scheme: "http", clientAddress: clientAddress,
+                              target: String(uri.prefix(2048)))
+        let body = "tokentap: \(reason)\n"
+        writeRaw("HTTP/1.1 \(status)\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)",
+                 context: context).whenComplete { _ in context.close(promise: nil) }
+    }
+
+    /// Plain forward proxy: put the response encoder and the relay behind this handler and pass
+    /// every request part through from now on.
+    private func startForwarding(context: ChannelHandlerContext, data: NIOAny) {
+        state = .forwarding
+        do {
+            try context.pipeline.syncOperations.addHandlers(
+                [HTTPResponseEncoder(), HTTPServerPipelineHandler(), HTTPRelayHandler(env: env, origin: nil)],
+                position: .after(self))
+        } catch {
+            context.close(promise: nil)
+            return
+        }
+        context.fireChannelRead(data)
+    }
+
+    /// Answers 200 and turns the connection into a TLS server with the HTTP relay behind it.
+    private func intercept(_ authority: HostPort, context: ChannelHandlerContext) {
+        state = .done
+        let tlsContext: NIOSSLContext
+        do {
+            tlsContext = try env.tls.serverContext(for: authority.host)
+        } catch {
+            reject(context: context, reason: "cannot mint a certificate for \(authority.host): \(error)", uri: authority.description,
+                   status: "502 Bad Gateway")
+            return
+        }
+        _ = writeRaw("HTTP/1.1 200 Connection Established\r\n\r\n", context: context)
+        do {
+            let sync = context.pipeline.syncOperations
+            let tlsHandler = NIOSSLServerHandler(context: tlsContext)
+            try sync.addHandler(tlsHandler, position: .after(decoder))
+            try sync.addHandlers(
+                [HTTPResponseEncoder(),
+                 ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)),
+                 HTTPServerPipelineHandler(),
+                 HTTPRelayHandler(env: env, origin: authority)],
+                position: .after(tlsHandler))
+            sync.removeHandler(decoder, promise: nil)
+            sync.removeHandler(context: context, promise: nil)
+        } catch {
+            env.logger.error("cannot set up interception for \(authority): \(error)")
+            context.close(promise: nil)
+        }
+    }
+
+    /// Connects to the target, answers 200 and joins the sockets.
+    private func tunnel(_ authority: HostPort, context: ChannelHandlerContext) {
+        state = .connecting
+        let started = Date()
+        let t0 = NIODeadline.now()
+        let target = env.configuration.connectTarget(host: authority.host, port: authority.port)
+        let (clientGlue, upstreamGlue) = GlueHandler.matchedPair()
+        let env = self.env
+        let clientAddress = self.clientAddress
+        let loopBoundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
+        env.tunnelConnector(target, context.eventLoop, upstreamGlue)
+            .whenComplete { result in
+                let context = loopBoundContext.value
+                switch result {
+                case .success:
+                    self.state = .done
+                    var upBytes = 0
+                    clientGlue.onClose = { up in upBytes = up }
+                    upstreamGlue.onClose = { down in
+                        // Both sides are closed by now or closing; report once from the upstream side.
+                        context.eventLoop.execute {
+                            env.recordTunnel(host: authority.host, port: authority.port, clientAddress: clientAddress,
+                                             started: started, duration: milliseconds(t0, .now()),
+                                             bytesUp: max(upBytes, clientGlue.bytesIn), bytesDown: down, error: nil)
+                        }
+                    }
+                    _ = self.writeRaw("HTTP/1.1 200 Connection Established\r\n\r\n", context: context)
+                    do {
+                        let sync = context.pipeline.syncOperations
+                        if let idle = try? sync.handler(type: IdleStateHandler.self) { sync.removeHandler(idle, promise: nil) }
+                        try sync.addHandler(clientGlue, position: .after(self.decoder))
+                        sync.removeHandler(self.decoder, promise: nil)
+                        sync.removeHandler(context: context, promise: nil)
+                    } catch {
+                        context.close(promise: nil)
+                    }
+                case .failure(let error):
+                    let (_, reason) = describeUpstreamError(error, host: authority.host, port: authority.port, target: target)
+                    env.recordTunnel(host: authority.host, port: authority.port, clientAddress: clientAddress, started: started,
+                                     duration: milliseconds(t0, .now()), bytesUp: 0, bytesDown: 0, error: reason)
+                    env.logger.warning("CONNECT \(authority): \(reason)")
+                    let body = "tokentap: \(reason)\n"
+                    self.state = .done
+                    self.writeRaw("HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)",
+                                  context: context).whenComplete { _ in context.close(promise: nil) }
+                }
+            }
+    }
+}

@@ -1,0 +1,89 @@
+import CertificateAuthority
+import Foundation
+import Logging
+import NIOCore
+import NIOExtras
+import NIOHTTP1
+import NIOPosix
+
+/// tokentap's intercepting forward proxy (design.md, "The way a request travels").
+///
+/// Listens on `configuration.listen`, intercepts CONNECT tunnels to hosts matching the intercept
+/// patterns with certificates from `authority`, relays HTTP/1.1 to the upstream with verified TLS,
+/// and hands every completed exchange (raw values) to `sink`.
+public final class ProxyServer: Sendable {
+    private let env: ProxyEnvironment
+    private let group: EventLoopGroup
+    private let quiesce: ServerQuiescingHelper
+    private let channel = NIOLockedValueBoxChannel()
+
+    /// - Throws: when an `--upstream-ca` file cannot be read.
+    public init(configuration: ProxyConfiguration, authority: CertificateAuthority, sink: ExchangeSink?,
+                logger: Logger, group: EventLoopGroup) throws {
+        let tls = try TLSProvider(authority: authority, upstreamCAs: configuration.upstreamCAs,
+                                  insecureUpstream: configuration.insecureUpstream)
+        var loops: [EventLoop] = []
+        for loop in group.makeIterator() { loops.append(loop) }
+        env = ProxyEnvironment(configuration: configuration, tls: tls, sink: sink, logger: logger, loops: loops)
+        self.group = group
+        self.quiesce = ServerQuiescingHelper(group: group)
+    }
+
+    /// Binds the listener. - Returns: the bound address (the real port when 0 was asked for).
+    /// - Throws: `IOError` when the address is in use or cannot be bound.
+    public func start() async throws -> SocketAddress {
+        let env = self.env
+        let quiesce = self.quiesce
+        let clientTimeout = TimeAmount.nanoseconds(Int64(env.configuration.clientTimeout * 1_000_000_000))
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(ChannelOptions.backlog, value: 256)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))
+                }
+            }
+            .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let decoder = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes))
+                    let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(IdleStateHandler(readTimeout: clientTimeout))
+                    try sync.addHandler(decoder)
+                    try sync.addHandler(ConnectHandler(env: env, decoder: decoder))
+                }
+            }
+        let listen = env.configuration.listen
+        let server = try await bootstrap.bind(host: listen.host, port: listen.port).get()
+        channel.set(server)
+        let address = server.localAddress!
+        env.boundAddress.withLockedValue { $0 = Self.describe(address) }
+        return address
+    }
+
+    /// `HOST:PORT` for the `listening on` line (`[::1]:PORT` for IPv6).
+    public static func describe(_ address: SocketAddress) -> String {
+        let ip = address.ipAddress ?? "?"
+        let port = address.port ?? 0
+        return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+    }
+
+    /// Stops accepting, lets in-flight exchanges finish for at most `grace`, then closes the rest.
+    public func shutdown(grace: TimeAmount = .seconds(5)) async {
+        let loop = group.next()
+        let done = loop.makePromise(of: Void.self)
+        quiesce.initiateShutdown(promise: done)
+        let timer = loop.scheduleTask(in: grace) { done.succeed(()) }
+        _ = try? await done.futureResult.get()
+        timer.cancel()
+        try? await channel.get()?.close()
+    }
+}
+
+/// Holds the bound server channel.
+private final class NIOLockedValueBoxChannel: Sendable {
+    private let box = NIOLockedValueBox<Channel?>(nil)
+    func set(_ channel: Channel) { box.withLockedValue { $0 = channel } }
+    func get() -> Channel? { box.withLockedValue { $0 } }
+}

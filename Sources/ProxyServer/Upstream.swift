@@ -1,0 +1,240 @@
+import CertificateAuthority
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+
+/// What an upstream connection reports to the client-side handler relaying through it.
+/// Everything is called on the shared event loop.
+protocol UpstreamDelegate: AnyObject {
+    func upstreamReceived(_ part: HTTPClientResponsePart)
+    func upstreamReadComplete()
+    func upstreamClosed()
+    func upstreamFailed(_ error: Error)
+    func upstreamWritabilityChanged(_ writable: Bool)
+    /// False while the client cannot take more response bytes (back-pressure).
+    var clientAcceptsMore: Bool { get }
+}
+
+/// Identifies interchangeable upstream connections.
+struct UpstreamKey: Hashable {
+    var scheme: String
+    /// The original host: SNI and certificate verification use it.
+    var host: String
+    var port: Int
+    /// Where the socket actually goes (`--map-remote`).
+    var target: HostPort
+}
+
+/// The last handler of an upstream channel: passes response parts to its current delegate and
+/// withholds `read` while the client cannot take more.
+final class UpstreamHandler: ChannelDuplexHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    typealias OutboundIn = HTTPClientRequestPart
+    typealias OutboundOut = HTTPClientRequestPart
+
+    weak var delegate: UpstreamDelegate?
+    private var context: ChannelHandlerContext?
+    private var pendingRead = false
+    let handshake: EventLoopPromise<Void>
+
+    init(handshake: EventLoopPromise<Void>) {
+        self.handshake = handshake
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        delegate?.upstreamReceived(unwrapInboundIn(data))
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        delegate?.upstreamReadComplete()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        handshake.fail(ChannelError.ioOnClosedChannel)
+        delegate?.upstreamClosed()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        handshake.fail(error)
+        delegate?.upstreamFailed(error)
+        context.close(promise: nil)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? TLSUserEvent, case .handshakeCompleted = event {
+            handshake.succeed(())
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        delegate?.upstreamWritabilityChanged(context.channel.isWritable)
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if delegate?.clientAcceptsMore ?? true {
+            context.read()
+        } else {
+            pendingRead = true
+        }
+    }
+
+    /// Called when the client drained: re-issues a withheld read.
+    func resumeReading() {
+        if pendingRead, let context {
+            pendingRead = false
+            context.read()
+        }
+    }
+}
+
+/// An open upstream connection, fresh or from the pool.
+final class UpstreamConnection {
+    let key: UpstreamKey
+    let channel: Channel
+    let handler: UpstreamHandler
+    /// Connect and TLS durations (ms) for a fresh connection; nil when reused.
+    var connectMs: Double?
+    var tlsMs: Double?
+    var reused = false
+
+    init(key: UpstreamKey, channel: Channel, handler: UpstreamHandler) {
+        self.key = key
+        self.channel = channel
+        self.handler = handler
+    }
+}
+
+/// Idle keep-alive upstream connections of one event loop. Confined to that loop.
+final class UpstreamPool {
+    private var idle: [UpstreamKey: [UpstreamConnection]] = [:]
+    /// Idle connections kept per key.
+    let perKeyLimit = 8
+
+    func checkout(_ key: UpstreamKey) -> UpstreamConnection? {
+        while var list = idle[key], let conn = list.popLast() {
+            idle[key] = list.isEmpty ? nil : list
+            if conn.channel.isActive {
+                conn.reused = true
+                conn.connectMs = nil
+                conn.tlsMs = nil
+                return conn
+            }
+        }
+        return nil
+    }
+
+    func checkin(_ conn: UpstreamConnection) {
+        conn.handler.delegate = nil
+        guard conn.channel.isActive, (idle[conn.key]?.count ?? 0) < perKeyLimit else {
+            conn.channel.close(promise: nil)
+            return
+        }
+        idle[conn.key, default: []].append(conn)
+        // Drop it from the pool when the server closes it.
+        conn.channel.closeFuture.whenComplete { [weak self, weak conn] _ in
+            guard let self, let conn else { return }
+            self.idle[conn.key]?.removeAll { $0 === conn }
+        }
+    }
+}
+
+/// Opens upstream connections: TCP to the (mapped) target, then TLS with SNI and verification for
+/// the original host, then the HTTP/1.1 client codec forwarding 1xx responses.
+struct UpstreamConnector {
+    let tls: TLSProvider
+    let timeout: TimeAmount
+
+    func connect(_ key: UpstreamKey, on eventLoop: EventLoop) -> EventLoopFuture<UpstreamConnection> {
+        let start = NIODeadline.now()
+        let handshake = eventLoop.makePromise(of: Void.self)
+        let handler = UpstreamHandler(handshake: handshake)
+        let useTLS = key.scheme == "https"
+        let tlsContext = tls.upstreamContext
+        let bootstrap = ClientBootstrap(group: eventLoop)
+            .connectTimeout(timeout)
+            .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                do {
+                    let sync = channel.pipeline.syncOperations
+                    if useTLS {
+                        let serverName = IPAddress(key.host) == nil ? key.host : nil
+                        try sync.addHandler(NIOSSLClientHandler(context: tlsContext, serverHostname: serverName))
+                    }
+                    try sync.addHandler(HTTPRequestEncoder())
+                    try sync.addHandler(ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes,
+                                                                                 informationalResponseStrategy: .forward)))
+                    try sync.addHandler(handler)
+                    return channel.eventLoop.makeSucceededVoidFuture()
+                } catch {
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
+            }
+        return bootstrap.connect(host: key.target.host, port: key.target.port).flatMap { channel in
+            let connected = NIODeadline.now()
+            let conn = UpstreamConnection(key: key, channel: channel, handler: handler)
+            conn.connectMs = milliseconds(start, connected)
+            guard useTLS else {
+                handshake.succeed(())
+                return eventLoop.makeSucceededFuture(conn)
+            }
+            let timer = eventLoop.scheduleTask(deadline: start + timeout) {
+                handshake.fail(UpstreamError.handshakeTimeout)
+            }
+            return handshake.futureResult.map {
+                timer.cancel()
+                conn.tlsMs = milliseconds(connected, NIODeadline.now())
+                return conn
+            }.flatMapErrorThrowing { error in
+                timer.cancel()
+                channel.close(promise: nil)
+                throw error
+            }
+        }
+    }
+}
+
+enum UpstreamError: Error {
+    case handshakeTimeout
+    case responseTimeout
+    case closedEarly
+}
+
+/// A one-line, human reason for an upstream failure, naming the cause.
+func describeUpstreamError(_ error: Error, host: String, port: Int, target: HostPort) -> (status: Int, reason: String) {
+    let via = target.host == host && target.port == port ? "" : " (mapped to \(target))"
+    let name = "\(host):\(port)\(via)"
+    switch error {
+    case UpstreamError.handshakeTimeout, ChannelError.connectTimeout:
+        return (504, "upstream \(name) did not answer in time (connect/TLS timeout)")
+    case UpstreamError.responseTimeout:
+        return (504, "upstream \(name) sent no response head within the upstream timeout")
+    case let error as NIOSSLError:
+        let text = String(describing: error)
+        if text.contains("CERTIFICATE_VERIFY_FAILED") || text.contains("certificate verify failed") {
+            return (502, "upstream \(name) presented a certificate that is not trusted for \(host) (add its CA with --upstream-ca FILE): \(text)")
+        }
+        return (502, "TLS handshake with upstream \(name) failed: \(text)")
+    case let error as NIOSSLExtraError:
+        return (502, "upstream \(name) certificate does not match \(host): \(error)")
+    case let error as NIOConnectionError:
+        if let dns = error.dnsAAAAError ?? error.dnsAError, error.connectionErrors.isEmpty {
+            return (502, "cannot resolve upstream host \(target.host): \(dns)")
+        }
+        let reasons = error.connectionErrors.map { "\($0.error)" }
+        let refused = reasons.contains { $0.contains("refused") || $0.contains("ECONNREFUSED") }
+        return (502, "cannot connect to upstream \(name): \(refused ? "connection refused" : reasons.joined(separator: "; "))")
+    case let error as IOError:
+        return (502, "upstream \(name) failed: \(error.description)")
+    case ChannelError.ioOnClosedChannel, ChannelError.eof, UpstreamError.closedEarly:
+        return (502, "upstream \(name) closed the connection before responding")
+    default:
+        return (502, "upstream \(name) failed: \(error)")
+    }
+}

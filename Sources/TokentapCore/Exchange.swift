@@ -1,0 +1,228 @@
+import Foundation
+
+/// One HTTP header field as it travelled on the wire: original case, original order.
+public struct HeaderField: Codable, Sendable, Hashable {
+    /// The field name, case preserved (`Authorization`, `content-type`).
+    public var name: String
+    /// The field value, untrimmed.
+    public var value: String
+
+    public init(name: String, value: String) {
+        self.name = name
+        self.value = value
+    }
+}
+
+extension Array where Element == HeaderField {
+    /// The first value of the header `name`, compared case-insensitively (RFC 9110 §5.1).
+    public func first(named name: String) -> String? {
+        first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
+    }
+
+    /// Every value of the header `name`, in order, compared case-insensitively.
+    public func all(named name: String) -> [String] {
+        filter { $0.name.caseInsensitiveCompare(name) == .orderedSame }.map(\.value)
+    }
+}
+
+/// What a recorded row is (design.md, "Data on disk").
+public enum ExchangeKind: String, Codable, Sendable, CaseIterable {
+    /// An intercepted (or plain-HTTP forwarded) request/response pair.
+    case http
+    /// A blind CONNECT tunnel to a host that is not intercepted: host, port, bytes each way.
+    case tunnel
+    /// A TLS handshake that failed, with the client or with the upstream.
+    case tlsError = "tls-error"
+    /// A malformed client request that the proxy answered with a 4xx.
+    case clientError = "client-error"
+}
+
+/// Phase durations of one exchange, in milliseconds. `nil` when a phase did not happen
+/// (a reused upstream connection has no `connect` or `tls`).
+public struct Timings: Codable, Sendable, Hashable {
+    /// TCP connect to the upstream.
+    public var connect: Double?
+    /// TLS handshake with the upstream.
+    public var tls: Double?
+    /// From the request head arriving to the request being fully sent upstream.
+    public var send: Double?
+    /// From the request being sent to the first byte of the response head (HAR's `wait`).
+    public var wait: Double?
+    /// From the first response byte to the end of the response (HAR's `receive`).
+    public var receive: Double?
+    /// From the request head arriving to the response completing (or failing).
+    public var total: Double
+
+    public init(connect: Double? = nil, tls: Double? = nil, send: Double? = nil, wait: Double? = nil,
+                receive: Double? = nil, total: Double = 0) {
+        self.connect = connect
+        self.tls = tls
+        self.send = send
+        self.wait = wait
+        self.receive = receive
+        self.total = total
+    }
+}
+
+/// One side (request or response) of an exchange: head fields and body as recorded.
+public struct MessageRecord: Codable, Sendable, Hashable {
+    /// `HTTP/1.1`, `HTTP/1.0`.
+    public var httpVersion: String
+    /// Header fields in wire order with original case.
+    public var headers: [HeaderField]
+    /// The body as recorded: at most `--max-body` bytes, decoded from gzip/deflate when
+    /// `contentEncoding` is set (then `truncated` refers to the decoded copy).
+    public var body: Data
+    /// True when `body` is shorter than what travelled.
+    public var truncated: Bool
+    /// Bytes of body that travelled on the wire (before any decoding; after de-chunking).
+    public var wireSize: Int
+    /// The `Content-Encoding` the body had on the wire when the recorded `body` is its decoded
+    /// form (`gzip`, `deflate`); `nil` when the body is stored as sent.
+    public var decodedFrom: String?
+
+    public init(httpVersion: String = "HTTP/1.1", headers: [HeaderField] = [], body: Data = Data(),
+                truncated: Bool = false, wireSize: Int = 0, decodedFrom: String? = nil) {
+        self.httpVersion = httpVersion
+        self.headers = headers
+        self.body = body
+        self.truncated = truncated
+        self.wireSize = wireSize
+        self.decodedFrom = decodedFrom
+    }
+}
+
+/// How sure a finding is (oauth-rules.md).
+public enum Confidence: String, Codable, Sendable, Comparable, CaseIterable {
+    case certain, likely, possible
+
+    private var rank: Int { self == .certain ? 0 : self == .likely ? 1 : 2 }
+    public static func < (a: Confidence, b: Confidence) -> Bool { a.rank < b.rank }
+}
+
+/// How much a finding matters (oauth-rules.md).
+public enum Severity: String, Codable, Sendable, Comparable, CaseIterable {
+    /// Explains a failure.
+    case error
+    /// Will fail, or is fragile.
+    case warning
+    case info
+
+    private var rank: Int { self == .error ? 0 : self == .warning ? 1 : 2 }
+    public static func < (a: Severity, b: Severity) -> Bool { a.rank < b.rank }
+}
+
+/// A diagnosis finding attached to one exchange. Shape of design.md's `doctor --json`.
+/// Evidence never carries a raw secret: only redaction placeholders/fingerprints.
+public struct Finding: Codable, Sendable, Hashable {
+    /// Stable rule id from oauth-rules.md, e.g. `redirect-uri-mismatch`.
+    public var rule: String
+    public var severity: Severity
+    public var confidence: Confidence
+    /// The id of the exchange the finding is about (0 until the exchange is stored).
+    public var exchange: Int64
+    /// One line in plain words.
+    public var title: String
+    /// The fields compared, secrets as fingerprints only.
+    public var evidence: [String]
+    /// What to change in the client.
+    public var fix: String
+    /// RFC section or provider documentation URL.
+    public var reference: String
+
+    public init(rule: String, severity: Severity, confidence: Confidence, exchange: Int64 = 0,
+                title: String, evidence: [String], fix: String, reference: String) {
+        self.rule = rule
+        self.severity = severity
+        self.confidence = confidence
+        self.exchange = exchange
+        self.title = title
+        self.evidence = evidence
+        self.fix = fix
+        self.reference = reference
+    }
+}
+
+/// One recorded row: an HTTP request/response pair, a tunnel, or a failed handshake or request.
+///
+/// Produced by the proxy's capture hook (raw values, in memory), passed through redaction, then
+/// stored by `Recording`. Times are absolute (`started`, UTC) plus relative phase `timings` in ms.
+public struct Exchange: Codable, Sendable, Hashable {
+    /// Database row id; `nil` before the exchange is stored.
+    public var id: Int64?
+    /// The session name (`YYYYMMDD-HHMMSS` by default).
+    public var session: String
+    public var kind: ExchangeKind
+    /// When the request head arrived (or the tunnel / handshake started), UTC, µs precision.
+    public var started: Date
+    public var timings: Timings
+    /// `IP:port` of the client connection.
+    public var clientAddress: String?
+    /// `https` for intercepted TLS, `http` for forwarded plain requests.
+    public var scheme: String
+    /// The host as the client named it (CONNECT authority or Host header), lower-cased.
+    public var host: String
+    public var port: Int
+    /// The request method (`POST`); empty for tunnels.
+    public var method: String
+    /// The request target in origin form (`/v1/oauth/token?grant_type=…`), as sent.
+    public var target: String
+    public var request: MessageRecord
+    /// Status code of the response; `nil` when no response was received or sent.
+    public var status: Int?
+    /// The response's reason phrase.
+    public var reason: String?
+    public var response: MessageRecord
+    /// What went wrong (upstream refused, timeout, handshake failure); `nil` on success.
+    public var error: String?
+    /// Findings computed when the exchange was captured (or imported).
+    public var findings: [Finding]
+    /// True when the stored values are raw (`--keep-secrets`); false when redacted.
+    public var keepsSecrets: Bool
+
+    public init(id: Int64? = nil, session: String, kind: ExchangeKind = .http, started: Date,
+                timings: Timings = Timings(), clientAddress: String? = nil, scheme: String = "https",
+                host: String, port: Int = 443, method: String = "GET", target: String = "/",
+                request: MessageRecord = MessageRecord(), status: Int? = nil, reason: String? = nil,
+                response: MessageRecord = MessageRecord(), error: String? = nil,
+                findings: [Finding] = [], keepsSecrets: Bool = false) {
+        self.id = id
+        self.session = session
+        self.kind = kind
+        self.started = started
+        self.timings = timings
+        self.clientAddress = clientAddress
+        self.scheme = scheme
+        self.host = host
+        self.port = port
+        self.method = method
+        self.target = target
+        self.request = request
+        self.status = status
+        self.reason = reason
+        self.response = response
+        self.error = error
+        self.findings = findings
+        self.keepsSecrets = keepsSecrets
+    }
+
+    /// The absolute URL: `scheme://host[:port]target`, the port omitted when it is the scheme's default.
+    public var url: String {
+        let defaultPort = scheme == "https" ? 443 : 80
+        let hostPart = host.contains(":") ? "[\(host)]" : host
+        let portPart = port == defaultPort ? "" : ":\(port)"
+        if kind == .tunnel { return "\(hostPart):\(port)" }
+        return "\(scheme)://\(hostPart)\(portPart)\(target)"
+    }
+
+    /// The path of `target` without its query string.
+    public var path: String {
+        target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? target
+    }
+
+    /// The raw query string of `target` (without `?`), or `nil` when there is none.
+    public var query: String? {
+        guard let q = target.firstIndex(of: "?") else { return nil }
+        return String(target[target.index(after: q)...])
+    }
+}

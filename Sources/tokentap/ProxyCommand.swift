@@ -1,0 +1,224 @@
+import ArgumentParser
+import CertificateAuthority
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import ProxyServer
+import TokentapCore
+
+/// The options `proxy` and `run` share (design.md, "Command line").
+struct ProxyOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Address to listen on; port 0 picks a free port.", valueName: "HOST:PORT"))
+    var listen: String?
+
+    @Option(help: ArgumentHelp("Also intercept hosts matching this pattern (exact, *.domain or *); miro.com and *.miro.com always are.", valueName: "PATTERN"))
+    var intercept: [String] = []
+
+    @Option(name: .customLong("map-remote"), help: ArgumentHelp("Connect to ADDR:PORT instead of HOST, keeping SNI, Host and certificate checks for HOST.", valueName: "HOST[:PORT]=ADDR:PORT"))
+    var mapRemote: [String] = []
+
+    @Option(name: .customLong("upstream-ca"), help: ArgumentHelp("Also trust this PEM CA for upstream TLS.", valueName: "FILE"))
+    var upstreamCA: [String] = []
+
+    @Option(help: ArgumentHelp("Session name (default: the start time, YYYYMMDD-HHMMSS).", valueName: "NAME"))
+    var session: String?
+
+    @Option(name: .customLong("max-body"), help: ArgumentHelp("Bytes of each body to record.", valueName: "BYTES"))
+    var maxBody: Int = 1 << 20
+
+    @Flag(name: .customLong("keep-secrets"), help: "Store raw secrets locally (exports stay redacted). Loud on purpose.")
+    var keepSecrets = false
+
+    @Option(name: .customLong("upstream-timeout"), help: ArgumentHelp("Seconds to wait for an upstream to connect or answer (504 after).", valueName: "SECONDS"))
+    var upstreamTimeout: Double = 30
+
+    @Option(name: .customLong("client-timeout"), help: ArgumentHelp("Close client connections idle this long.", valueName: "SECONDS"))
+    var clientTimeout: Double = 60
+
+    @Flag(name: .customLong("allow-remote"), help: "Allow listening on a non-loopback address.")
+    var allowRemote = false
+
+    @Flag(name: .customLong("insecure-upstream"), help: "Do NOT verify upstream certificates (printed on every line it affects).")
+    var insecureUpstream = false
+
+    /// Validates every option and builds the proxy configuration. Bad values: `CLIFailure.usage`.
+    func configuration(defaultListen: String, now: Date = Date()) throws -> ProxyConfiguration {
+        var config = ProxyConfiguration()
+        do {
+            config.listen = try HostPort(parsing: listen ?? defaultListen, option: "--listen")
+            config.intercept = try intercept.map { try HostPattern(parsing: $0) }
+            config.mapRemote = try mapRemote.map { try MapRemoteRule(parsing: $0) }
+        } catch let error as ConfigurationError {
+            throw CLIFailure.usage(error.description)
+        }
+        if !allowRemote && !isLoopback(config.listen.host) {
+            throw CLIFailure.usage("--listen \(config.listen) is not a loopback address: anyone who can reach it could use the proxy; add --allow-remote if you mean it")
+        }
+        for path in upstreamCA {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8), text.contains("-----BEGIN CERTIFICATE-----") else {
+                throw CLIFailure.usage("--upstream-ca \(path): not a readable PEM certificate file")
+            }
+        }
+        config.upstreamCAs = upstreamCA.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+        if let session {
+            guard !session.isEmpty, session.count <= 100,
+                  session.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.:@".contains($0)) }) else {
+                throw CLIFailure.usage("invalid value '\(session)' for --session: use letters, digits and - _ . : @ (at most 100)")
+            }
+            config.session = session
+        } else {
+            config.session = Self.defaultSessionName(now)
+        }
+        guard maxBody >= 0 else { throw CLIFailure.usage("invalid value '\(maxBody)' for --max-body: expected a byte count >= 0") }
+        config.maxBody = maxBody
+        guard upstreamTimeout > 0, upstreamTimeout.isFinite else {
+            throw CLIFailure.usage("invalid value '\(upstreamTimeout)' for --upstream-timeout: expected seconds > 0")
+        }
+        guard clientTimeout > 0, clientTimeout.isFinite else {
+            throw CLIFailure.usage("invalid value '\(clientTimeout)' for --client-timeout: expected seconds > 0")
+        }
+        config.upstreamTimeout = upstreamTimeout
+        config.clientTimeout = clientTimeout
+        config.insecureUpstream = insecureUpstream
+        return config
+    }
+
+    /// `YYYYMMDD-HHMMSS` in UTC.
+    static func defaultSessionName(_ date: Date) -> String {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "yyyyMMdd-HHmmss"
+        return f.string(from: date)
+    }
+
+    private func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
+}
+
+/// Prints to stderr.
+func warn(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+struct ProxyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "proxy",
+        abstract: "Run the intercepting proxy; record and diagnose Miro OAuth traffic.")
+
+    @OptionGroup var options: ProxyOptions
+    @OptionGroup var homeOptions: HomeOptions
+
+    func run() async throws {
+        let config = try options.configuration(defaultListen: "127.0.0.1:8877")
+        let home = try homeOptions.resolve()
+        let running = try await RunningProxy.start(config: config, home: home, keepSecrets: options.keepSecrets,
+                                                   announce: true)
+        await running.waitForSignal()
+        await running.stop()
+    }
+}
+
+/// A started proxy with its capture pipeline; shared by `proxy` and `run`.
+final class RunningProxy: Sendable {
+    let server: ProxyServer
+    let pipeline: CapturePipeline
+    let group: MultiThreadedEventLoopGroup
+    let address: String
+    let paths: CertificatePaths
+
+    private init(server: ProxyServer, pipeline: CapturePipeline, group: MultiThreadedEventLoopGroup, address: String,
+                 paths: CertificatePaths) {
+        self.server = server
+        self.pipeline = pipeline
+        self.group = group
+        self.address = address
+        self.paths = paths
+    }
+
+    /// Loads the CA, opens the store, binds the listener and prints the start-up lines, the last
+    /// one being `listening on HOST:PORT` (when `announce`).
+    static func start(config: ProxyConfiguration, home: Home, keepSecrets: Bool, announce: Bool) async throws -> RunningProxy {
+        let paths = CertificatePaths(home: home)
+        let (authority, created) = try paths.loadAuthority()
+        var logger = Logger(label: "tokentap") { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = ProcessInfo.processInfo.environment["TOKENTAP_DEBUG"] != nil ? .debug : .notice
+        let pipeline = try CapturePipeline(home: home, paths: paths, session: config.session, keepSecrets: keepSecrets,
+                                           insecureUpstream: config.insecureUpstream, echo: announce)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let server: ProxyServer
+        let bound: SocketAddress
+        do {
+            server = try ProxyServer(configuration: config, authority: authority, sink: pipeline, logger: logger, group: group)
+            bound = try await server.start()
+        } catch let error as IOError {
+            try? await group.shutdownGracefully()
+            throw CLIFailure.runtime("cannot listen on \(config.listen): \(error.description); choose another --listen HOST:PORT (port 0 picks a free one)")
+        } catch {
+            try? await group.shutdownGracefully()
+            throw CLIFailure.runtime("cannot start the proxy: \(error)")
+        }
+        let address = ProxyServer.describe(bound)
+        if announce {
+            if created { print("created a new CA: \(paths.caCertificate.path) (see `tokentap ca` to trust it)") }
+            print("tokentap \(Tokentap.version), home \(home.url.path)")
+            print("CA: \(paths.caCertificate.path)")
+            print("intercepting: \(config.interceptPatterns.map(\.description).joined(separator: ", "))")
+            for rule in config.mapRemote {
+                print("map-remote: \(rule.host)\(rule.port.map { ":\($0)" } ?? "") -> \(rule.target)")
+            }
+            if config.insecureUpstream { print("WARNING: --insecure-upstream: upstream certificates are NOT verified") }
+            if keepSecrets { print("WARNING: --keep-secrets: raw secrets are stored in \(home.database.path); exports stay redacted") }
+            print("recording to \(home.database.path)")
+            print("session: \(config.session)")
+            print("listening on \(address)")
+        }
+        return RunningProxy(server: server, pipeline: pipeline, group: group, address: address, paths: paths)
+    }
+
+    /// Waits for SIGINT or SIGTERM.
+    func waitForSignal() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let once = SignalOnce(continuation)
+            for sig in [SIGINT, SIGTERM] {
+                signal(sig, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+                source.setEventHandler { once.fire() }
+                source.resume()
+                once.keep(source)
+            }
+        }
+    }
+
+    /// Closes the listener, lets in-flight exchanges finish (5 s at most), flushes the recording.
+    func stop() async {
+        await server.shutdown(grace: .seconds(5))
+        await pipeline.close()
+        try? await group.shutdownGracefully()
+    }
+}
+
+/// Resumes a continuation once, from whichever signal comes first.
+private final class SignalOnce: @unchecked Sendable {
+    private let lock = NSLock()
+    private var continuation: CheckedContinuation<Void, Never>?
+    private var sources: [DispatchSourceSignal] = []
+
+    init(_ continuation: CheckedContinuation<Void, Never>) { self.continuation = continuation }
+
+    func keep(_ source: DispatchSourceSignal) {
+        lock.lock()
+        sources.append(source)
+        lock.unlock()
+    }
+
+    func fire() {
+        lock.lock()
+        let c = continuation
+        continuation = nil
+        lock.unlock()
+        c?.resume()
+    }
+}

@@ -1,0 +1,195 @@
+import Crypto
+import Foundation
+import Testing
+
+/// The built proxy against a real local HTTPS upstream, driven by curl. Serialized: each test
+/// starts its own proxy on a `:0` port in a temporary home.
+@Suite("Proxy end to end", .serialized)
+final class ProxyEndToEndTests {
+    let dir: URL
+    let upstream: TestUpstream
+
+    init() throws {
+        dir = try makeTemporaryDirectory()
+        upstream = try TestUpstream(directory: dir)
+        try upstream.start()
+    }
+
+    deinit {
+        upstream.stop()
+    }
+
+    var home: String { dir.appendingPathComponent("home").path }
+    var proxyCA: String { dir.appendingPathComponent("home/certs/tokentap-ca.pem").path }
+
+    func startProxy(_ extra: [String] = [], mapTo port: Int? = nil, trustUpstream: Bool = true) throws -> ServerProcess {
+        var args = ["proxy", "--home", home, "--listen", "127.0.0.1:0", "--session", "e2e",
+                    "--map-remote", "api.miro.com=127.0.0.1:\(port ?? upstream.port)"]
+        if trustUpstream { args += ["--upstream-ca", upstream.caFile.path] }
+        return try ServerProcess(args + extra)
+    }
+
+    /// curl through the proxy, trusting tokentap's CA. Returns the result; the body is stdout.
+    func curl(_ proxy: ServerProcess, _ args: [String]) throws -> CommandResult {
+        try runCommand("/usr/bin/curl", ["-sS", "--proxy", proxy.proxyURL, "--cacert", proxyCA, "--max-time", "30"] + args)
+    }
+
+    @Test("a form POST and a chunked gzip GET arrive through the proxy exactly as the server sent them")
+    func formPostAndGzip() throws {
+        let proxy = try startProxy()
+        defer { #expect(proxy.stop() == 0) }
+        let post = try curl(proxy, ["-d", "grant_type=authorization_code&code=abc", "https://api.miro.com/echo?x=1"])
+        #expect(post.status == 0, "\(post.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: post.stdout) as? [String: String])
+        #expect(json["method"] == "POST")
+        #expect(json["target"] == "/echo?x=1")
+        #expect(json["body"] == "grant_type=authorization_code&code=abc")
+        #expect(json["host"] == "api.miro.com")
+
+        // Raw (--raw: no decoding by curl) bytes through the proxy equal what the server sends
+        // when asked directly (gzip is deterministic for the same input and compressor).
+        let viaProxy = try curl(proxy, ["--raw", "-H", "Accept-Encoding: gzip", "-D", dir.appendingPathComponent("h1").path,
+                                        "https://api.miro.com/gzip"])
+        #expect(viaProxy.status == 0, "\(viaProxy.stderr)")
+        let direct = try runCommand("/usr/bin/curl", ["-sS", "--raw", "-H", "Accept-Encoding: gzip", "--cacert", upstream.caFile.path,
+                                                      "--resolve", "api.miro.com:\(upstream.port):127.0.0.1",
+                                                      "https://api.miro.com:\(upstream.port)/gzip"])
+        #expect(direct.status == 0, "\(direct.stderr)")
+        #expect(viaProxy.stdout == direct.stdout)
+        let headers = try String(contentsOf: dir.appendingPathComponent("h1"), encoding: .utf8).lowercased()
+        #expect(headers.contains("transfer-encoding: chunked"))
+        #expect(headers.contains("content-encoding: gzip"))
+        // And decoded, it is the JSON lines.
+        let decoded = try curl(proxy, ["--compressed", "https://api.miro.com/gzip"])
+        #expect(decoded.text.split(separator: "\n").count == 20)
+        #expect(decoded.text.hasPrefix("{\"chunk\":0,"))
+
+        // One live line per exchange, without the query string.
+        #expect(try eventually { proxy.lines.withLockedValue { $0.contains { $0.contains("POST api.miro.com/echo 200") } } })
+        #expect(!proxy.lines.withLockedValue { $0.contains { $0.contains("x=1") } })
+    }
+
+    @Test("a host that is not intercepted is tunnelled byte for byte (5 MiB digest)")
+    func tunnel() throws {
+        let proxy = try startProxy()
+        defer { proxy.stop() }
+        let size = 5 * 1024 * 1024
+        let result = try runCommand("/usr/bin/curl", ["-sS", "--proxy", proxy.proxyURL, "--cacert", upstream.caFile.path,
+                                                      "https://localhost:\(upstream.port)/bytes?size=\(size)&seed=3"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.count == size)
+        let expected = SHA256.hash(data: TestUpstream.bytes(size: size, seed: 3))
+        #expect(SHA256.hash(data: result.stdout) == expected)
+        // The upstream's certificate (not tokentap's) reached curl: it trusted only the upstream CA.
+    }
+
+    @Test("an upstream that refuses connections gives 502 naming the host and cause")
+    func upstreamDown() throws {
+        let closedPort = try freePort()
+        let proxy = try startProxy(mapTo: closedPort)
+        defer { proxy.stop() }
+        let result = try curl(proxy, ["-w", "\n%{http_code}", "https://api.miro.com/anything"])
+        #expect(result.text.hasSuffix("\n502"))
+        #expect(result.text.contains("api.miro.com"))
+        #expect(result.text.contains("refused"))
+    }
+
+    @Test("an upstream certificate that is not trusted gives 502 and nothing is relayed")
+    func untrustedUpstream() throws {
+        let proxy = try startProxy(trustUpstream: false)
+        defer { proxy.stop() }
+        let result = try curl(proxy, ["-w", "\n%{http_code}", "-d", "secret=1", "https://api.miro.com/echo"])
+        #expect(result.text.hasSuffix("\n502"))
+        #expect(result.text.contains("--upstream-ca"))
+        #expect(upstream.seen.withLockedValue { $0.isEmpty })
+    }
+
+    @Test("an upstream slower than --upstream-timeout gives 504")
+    func slowUpstream() throws {
+        let proxy = try startProxy(["--upstream-timeout", "1"])
+        defer { proxy.stop() }
+        let result = try curl(proxy, ["-w", "\n%{http_code}", "https://api.miro.com/slow?ms=4000"])
+        #expect(result.text.hasSuffix("\n504"))
+        #expect(result.text.contains("api.miro.com"))
+    }
+
+    @Test("Expect: 100-continue and 10 sequential requests on one keep-alive connection")
+    func continueAndKeepAlive() throws {
+        let proxy = try startProxy()
+        defer { proxy.stop() }
+        let body = String(repeating: "a", count: 2048)
+        let expect = try curl(proxy, ["-H", "Expect: 100-continue", "-d", body, "-w", "\n%{http_code}", "https://api.miro.com/echo"])
+        #expect(expect.text.hasSuffix("\n200"))
+        #expect(expect.text.contains(body))
+
+        let urls = (0..<10).map { "https://api.miro.com/echo?n=\($0)" }
+        let many = try curl(proxy, ["-w", "|%{num_connects}\n"] + urls)
+        #expect(many.status == 0, "\(many.stderr)")
+        let connects = many.text.split(separator: "\n").compactMap { $0.split(separator: "|").last.flatMap { Int($0) } }
+        #expect(connects.count == 10)
+        #expect(connects.first == 1)
+        #expect(connects.dropFirst().allSatisfy { $0 == 0 })
+        for n in 0..<10 { #expect(many.text.contains("/echo?n=\(n)")) }
+    }
+
+    @Test("a plain origin-form request to the proxy gets 400 with a reason; the proxy keeps serving")
+    func badClient() throws {
+        let proxy = try startProxy()
+        defer { proxy.stop() }
+        let result = try runCommand("/usr/bin/curl", ["-sS", "-w", "\n%{http_code}", "http://127.0.0.1:\(proxy.port)/hello"])
+        #expect(result.text.hasSuffix("\n400"))
+        #expect(result.text.contains("proxy"))
+        // Garbage bytes on a raw socket do not bring it down.
+        try sendRaw("\u{01}\u{02}NOT HTTP\r\n\r\n", port: proxy.port)
+        let ok = try curl(proxy, ["-w", "\n%{http_code}", "https://api.miro.com/ping"])
+        #expect(ok.text.hasSuffix("\n200"))
+    }
+
+    @Test("SIGTERM stops the proxy with exit code 0")
+    func gracefulStop() throws {
+        let proxy = try startProxy()
+        #expect(proxy.stop(signal: SIGTERM) == 0)
+        let again = try startProxy()
+        #expect(again.stop(signal: SIGINT) == 0)
+    }
+}
+
+/// A TCP port that nothing listens on (bound, then closed).
+func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = 0
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+    close(fd)
+    return Int(UInt16(bigEndian: addr.sin_port))
+}
+
+/// Writes `text` to a fresh connection to 127.0.0.1:`port`, reads until the peer closes (or 5 s).
+@discardableResult
+func sendRaw(_ text: String, port: Int) throws -> String {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = in_port_t(UInt16(port).bigEndian)
+    let ok = withUnsafePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard ok == 0 else { throw ProcessFailure(message: "connect to \(port) failed") }
+    var timeout = timeval(tv_sec: 5, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    _ = text.utf8CString.withUnsafeBufferPointer { send(fd, $0.baseAddress, $0.count - 1, 0) }
+    var received = [UInt8]()
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = recv(fd, &buffer, buffer.count, 0)
+        if n <= 0 { break }
+        received += buffer[0..<n]
+    }
+    return String(decoding: received, as: UTF8.self)
+}

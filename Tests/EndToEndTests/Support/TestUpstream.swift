@@ -1,0 +1,173 @@
+import CertificateAuthority
+import Crypto
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOHTTPCompression
+import NIOPosix
+import NIOSSL
+
+/// A real HTTPS server on loopback with its own test CA, standing in for an upstream.
+///
+/// Routes: `POST /echo` (JSON echo of method, target and body), `GET /gzip` (chunked,
+/// gzip-encoded by NIOHTTPCompression when asked), `GET /bytes?size=N&seed=S` (N deterministic
+/// bytes, streamed), `GET /slow?ms=N` (answers after N ms), anything else: 200 "ok".
+/// Leaves are chosen by SNI (any name gets one), so the same server poses as api.miro.com and
+/// localhost.
+final class TestUpstream: @unchecked Sendable {
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    let caFile: URL
+    let authority: CertificateAuthority
+    private(set) var port = 0
+    private var channel: Channel?
+    /// Requests seen (method + target), in order.
+    let seen = NIOLockedValueBox<[String]>([])
+    /// TCP connections accepted.
+    let connections = NIOLockedValueBox(0)
+
+    init(directory: URL) throws {
+        let (cert, key) = try CertificateAuthority.makeCA(commonName: "tokentap test upstream CA")
+        authority = try CertificateAuthority(certificate: cert, privateKey: key)
+        caFile = directory.appendingPathComponent("upstream-ca.pem")
+        try authority.certificatePEM.write(to: caFile, atomically: true, encoding: .utf8)
+    }
+
+    func start() throws {
+        let authority = self.authority
+        let leafKey = try NIOSSLPrivateKey(bytes: Array(authority.leafPrivateKeyPEM.utf8), format: .pem)
+        var config = TLSConfiguration.makeServerConfiguration(
+            certificateChain: [.certificate(try NIOSSLCertificate(bytes: try authority.leaf(for: "api.miro.com").derBytes, format: .der))],
+            privateKey: .privateKey(leafKey))
+        config.sslContextCallback = { values, promise in
+            do {
+                var override = NIOSSLContextConfigurationOverride()
+                let leaf = try authority.leaf(for: values.serverHostname ?? "api.miro.com")
+                override.certificateChain = [.certificate(try NIOSSLCertificate(bytes: leaf.derBytes, format: .der))]
+                override.privateKey = .privateKey(leafKey)
+                promise.succeed(override)
+            } catch { promise.fail(error) }
+        }
+        let context = try NIOSSLContext(configuration: config)
+        let seen = self.seen
+        let connections = self.connections
+        channel = try ServerBootstrap(group: group)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                connections.withLockedValue { $0 += 1 }
+                return channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(NIOSSLServerHandler(context: context))
+                    try sync.configureHTTPServerPipeline(withErrorHandling: true)
+                    try sync.addHandler(HTTPResponseCompressor())
+                    try sync.addHandler(TestUpstreamHandler(seen: seen))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).wait()
+        port = channel!.localAddress!.port!
+    }
+
+    func stop() {
+        try? channel?.close().wait()
+        try? group.syncShutdownGracefully()
+    }
+
+    /// The deterministic body `/bytes` serves.
+    static func bytes(size: Int, seed: UInt8) -> [UInt8] {
+        (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ Int(seed)) }
+    }
+}
+
+private final class TestUpstreamHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    let seen: NIOLockedValueBox<[String]>
+    var head: HTTPRequestHead?
+    var body = ByteBuffer()
+
+    init(seen: NIOLockedValueBox<[String]>) { self.seen = seen }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+            body.clear()
+            seen.withLockedValue { $0.append("\(head.method.rawValue) \(head.uri)") }
+            if head.headers["expect"].first?.lowercased() == "100-continue" {
+                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
+            }
+        case .body(var part):
+            body.writeBuffer(&part)
+        case .end:
+            guard let head else { return }
+            respond(head, context: context)
+        }
+    }
+
+    private func query(_ uri: String) -> [String: String] {
+        guard let q = uri.split(separator: "?", maxSplits: 1).dropFirst().first else { return [:] }
+        var out: [String: String] = [:]
+        for pair in q.split(separator: "&") {
+            let kv = pair.split(separator: "=", maxSplits: 1)
+            out[String(kv[0])] = kv.count > 1 ? String(kv[1]) : ""
+        }
+        return out
+    }
+
+    private func respond(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let path = String(head.uri.prefix { $0 != "?" })
+        let q = query(head.uri)
+        switch path {
+        case "/echo":
+            let json: [String: Any] = [
+                "method": head.method.rawValue, "target": head.uri,
+                "body": String(buffer: body), "host": head.headers["host"].first ?? "",
+            ]
+            let data = try! JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
+            send(status: .ok, contentType: "application/json", body: ByteBuffer(bytes: data), context: context)
+        case "/gzip":
+            var headers = HTTPHeaders()
+            headers.add(name: "Content-Type", value: "application/json")
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+            for i in 0..<20 {
+                let line = "{\"chunk\":\(i),\"pad\":\"\(String(repeating: "z", count: 200))\"}\n"
+                context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: line)))), promise: nil)
+            }
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        case "/bytes":
+            let size = Int(q["size"] ?? "0") ?? 0
+            let seed = UInt8(q["seed"] ?? "7") ?? 7
+            var headers = HTTPHeaders()
+            headers.add(name: "Content-Type", value: "application/octet-stream")
+            headers.add(name: "Content-Length", value: String(size))
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+            let bytes = TestUpstream.bytes(size: size, seed: seed)
+            var offset = 0
+            while offset < size {
+                let n = min(65_536, size - offset)
+                context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: bytes[offset..<offset + n])))), promise: nil)
+                offset += n
+            }
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        case "/slow":
+            let ms = Int64(q["ms"] ?? "2000") ?? 2000
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            context.eventLoop.scheduleTask(in: .milliseconds(ms)) {
+                let (handler, context) = loopBound.value
+                handler.send(status: .ok, contentType: "text/plain", body: ByteBuffer(string: "slow\n"), context: context)
+            }
+        default:
+            send(status: .ok, contentType: "text/plain", body: ByteBuffer(string: "ok\n"), context: context)
+        }
+    }
+
+    func send(status: HTTPResponseStatus, contentType: String, body: ByteBuffer, context: ChannelHandlerContext) {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: contentType)
+        headers.add(name: "Content-Length", value: String(body.readableBytes))
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+    }
+}
