@@ -52,7 +52,7 @@ let package = Package(
         ),
         .target(
             name: "OAuthDiagnosis",
-            dependencies: ["TokentapCore", "Redaction"]
+            dependencies: ["TokentapCore", "Redaction", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .target(
             name: "ProxyServer",
@@ -65,6 +65,7 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

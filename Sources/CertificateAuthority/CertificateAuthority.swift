@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import SwiftASN1
 import Synchronization
+import TokentapCore
 import X509
 
 /// tokentap's own certificate authority: creates or loads the CA certificate and key, and mints
@@ -21,8 +22,11 @@ public final class CertificateAuthority: Sendable {
     public let certificatePEM: String
     /// Where the CA certificate lives on disk (nil for an in-memory CA).
     public let certificateURL: URL?
-    private let privateKey: P256.Signing.PrivateKey
-    private let leafKey: P256.Signing.PrivateKey
+    /// The CA key's raw representation (swift-crypto's keys are not `Sendable`; bytes are).
+    private let privateKeyBytes: Data
+    private let leafPublicKey: Certificate.PublicKey
+    /// The process-wide leaf private key (PKCS#8 PEM), for TLS servers.
+    public let leafPrivateKeyPEM: String
     private let cache = Mutex<[String: IssuedLeaf]>([:])
     /// Leaf lifetime in seconds (199 days).
     public static let leafLifetime: TimeInterval = 199 * 86_400
@@ -32,14 +36,13 @@ public final class CertificateAuthority: Sendable {
     /// A CA held in memory only (tests, the sandbox's throwaway uses).
     public init(certificate: Certificate, privateKey: P256.Signing.PrivateKey, certificateURL: URL? = nil) throws {
         self.certificate = certificate
-        self.privateKey = privateKey
+        self.privateKeyBytes = privateKey.rawRepresentation
         self.certificatePEM = try certificate.serializeAsPEM().pemString
         self.certificateURL = certificateURL
-        self.leafKey = P256.Signing.PrivateKey()
+        let leafKey = P256.Signing.PrivateKey()
+        self.leafPublicKey = Certificate.PublicKey(leafKey.publicKey)
+        self.leafPrivateKeyPEM = leafKey.pemRepresentation
     }
-
-    /// The PEM of the process-wide leaf private key (PKCS#8), for TLS servers.
-    public var leafPrivateKeyPEM: String { leafKey.pemRepresentation }
 
     /// Creates a new self-signed CA certificate and key with the properties listed above.
     /// - Parameters:
@@ -167,14 +170,14 @@ public final class CertificateAuthority: Sendable {
         let leaf = try Certificate(
             version: .v3,
             serialNumber: Certificate.SerialNumber(),
-            publicKey: Certificate.PublicKey(leafKey.publicKey),
+            publicKey: leafPublicKey,
             notValidBefore: now.addingTimeInterval(-86_400),
             notValidAfter: notAfter,
             issuer: certificate.subject,
             subject: subject,
             signatureAlgorithm: .ecdsaWithSHA256,
             extensions: extensions,
-            issuerPrivateKey: Certificate.PrivateKey(privateKey)
+            issuerPrivateKey: Certificate.PrivateKey(try P256.Signing.PrivateKey(rawRepresentation: privateKeyBytes))
         )
         var serializer = DER.Serializer()
         try serializer.serialize(leaf)

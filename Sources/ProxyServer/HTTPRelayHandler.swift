@@ -4,6 +4,7 @@ import NIOCore
 import NIOExtras
 import NIOHTTP1
 import NIOSSL
+import NIOTLS
 import TokentapCore
 
 /// Relays HTTP/1.1 requests from one client connection to upstream servers and streams the
@@ -51,6 +52,8 @@ final class HTTPRelayHandler: ChannelDuplexHandler, UpstreamDelegate {
     private var pendingClientRead = false
     private var closeWhenDone = false
     private var closed = false
+    /// Set once the client's TLS handshake completed (TLS mode); failures before it are recorded.
+    private var handshakeCompleted = false
 
     init(env: ProxyEnvironment, origin: HostPort?) {
         self.env = env
@@ -129,6 +132,9 @@ final class HTTPRelayHandler: ChannelDuplexHandler, UpstreamDelegate {
             if inFlight == nil { context.close(promise: nil) }
         case is ChannelShouldQuiesceEvent:
             if inFlight == nil { context.close(promise: nil) } else { closeWhenDone = true }
+        case let event as TLSUserEvent:
+            if case .handshakeCompleted = event { handshakeCompleted = true }
+            context.fireUserInboundEventTriggered(event)
         case let event as ChannelEvent where event == .inputClosed:
             if inFlight == nil { context.close(promise: nil) } else { closeWhenDone = true }
         default:
@@ -149,7 +155,8 @@ final class HTTPRelayHandler: ChannelDuplexHandler, UpstreamDelegate {
             }
             return
         }
-        if let tls = error as? NIOSSLError, inFlight == nil {
+        if let tls = error as? NIOSSLError, origin != nil, !handshakeCompleted, !closed {
+            handshakeCompleted = true  // record one failure per connection
             env.recordClientTLSFailure(tls, host: origin?.host ?? "", port: origin?.port ?? 443, clientAddress: clientAddress)
         } else {
             env.logger.debug("client connection error", metadata: ["client": "\(clientAddress ?? "?")", "error": "\(error)"])

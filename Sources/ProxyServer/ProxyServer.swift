@@ -5,6 +5,7 @@ import NIOCore
 import NIOExtras
 import NIOHTTP1
 import NIOPosix
+import NIOConcurrencyHelpers
 
 /// tokentap's intercepting forward proxy (design.md, "The way a request travels").
 ///

@@ -5,6 +5,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
+import NIOTLS
 
 /// What an upstream connection reports to the client-side handler relaying through it.
 /// Everything is called on the shared event loop.
@@ -176,7 +177,10 @@ struct UpstreamConnector {
                     return channel.eventLoop.makeFailedFuture(error)
                 }
             }
-        return bootstrap.connect(host: key.target.host, port: key.target.port).flatMap { channel in
+        return bootstrap.connect(host: key.target.host, port: key.target.port).flatMapErrorThrowing { error in
+            handshake.fail(error)  // never leave the promise pending
+            throw error
+        }.flatMap { channel in
             let connected = NIODeadline.now()
             let conn = UpstreamConnection(key: key, channel: channel, handler: handler)
             conn.connectMs = milliseconds(start, connected)

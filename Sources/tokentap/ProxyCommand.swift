@@ -146,7 +146,8 @@ final class RunningProxy: Sendable {
         var logger = Logger(label: "tokentap") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = ProcessInfo.processInfo.environment["TOKENTAP_DEBUG"] != nil ? .debug : .notice
         let pipeline = try CapturePipeline(home: home, paths: paths, session: config.session, keepSecrets: keepSecrets,
-                                           insecureUpstream: config.insecureUpstream, echo: announce)
+                                           insecureUpstream: config.insecureUpstream, echo: announce,
+                                           maxBody: config.maxBody, logger: logger)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let server: ProxyServer
         let bound: SocketAddress

@@ -1,4 +1,7 @@
 import ArgumentParser
+#if canImport(Glibc)
+@preconcurrency import Glibc  // `stdout` is a C global: safe to touch once at start-up
+#endif
 import Foundation
 
 /// Exit codes: 0 success, 1 a runtime failure (missing database, unknown id), 2 bad usage.

@@ -86,7 +86,7 @@ final class ServerProcess: @unchecked Sendable {
     private(set) var host = ""
 
     /// Starts `executable ARGS` and waits (up to 60 s) for `listening on`.
-    init(_ executable: String = tokentapBinary, _ arguments: [String], environment: [String: String]? = nil) throws {
+    init(_ arguments: [String], executable: String = tokentapBinary, environment: [String: String]? = nil) throws {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         if let environment { process.environment = environment }

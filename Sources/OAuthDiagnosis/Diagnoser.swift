@@ -1,0 +1,180 @@
+import Foundation
+import Redaction
+import TokentapCore
+
+/// One step of the reconstructed OAuth flow, for `tokentap doctor` (design.md, `doctor --json`).
+public struct TimelineStep: Codable, Sendable, Hashable {
+    /// Id of the exchange (0 when not stored yet).
+    public var exchange: Int64
+    /// When the step happened (the exchange's `started`, from the recording).
+    public var at: Date
+    /// `authorize`, `redirect`, `callback`, `token exchange`, `refresh`, `token request`, `api call`, `tls error`, `test clock` (the sandbox clock moved forward).
+    public var step: String
+    /// One line: what was sent and answered, with the elapsed times that matter
+    /// (e.g. "code used 11m 04s after issue"). Secrets only as placeholders.
+    public var summary: String
+
+    public init(exchange: Int64, at: Date, step: String, summary: String) {
+        self.exchange = exchange; self.at = at; self.step = step; self.summary = summary
+    }
+}
+
+/// The OAuth doctor: reconstructs the flow of a session and explains failed exchanges with the
+/// rules of oauth-rules.md. Pure: exchanges in, findings out; no clock reads (times come from the
+/// recording), no I/O.
+public struct Diagnoser: Sendable {
+    public let redactor: Redactor
+    public let profiles: [ProviderProfile]
+
+    /// - Parameters:
+    ///   - redactor: the install's redactor; its key must be the one that redacted the history, so raw
+    ///     values of the current exchange can be compared with history placeholders by fingerprint.
+    ///   - profiles: provider profiles tried in order by host; hosts matching none use ``ProviderProfile/generic``.
+    public init(redactor: Redactor, profiles: [ProviderProfile] = [.miro]) {
+        self.redactor = redactor
+        self.profiles = profiles
+    }
+
+    /// Findings for `current` (raw values, in memory) given the session's earlier exchanges
+    /// (redacted, oldest first, ids set). `current.id` may be nil: findings then carry exchange 0.
+    /// Sorted by severity (error first), then confidence (certain first), then rule id.
+    /// Evidence never contains a raw secret, only placeholders (REDACTION-API.md) or escaped bytes of
+    /// non-secret values.
+    public func diagnose(_ current: Exchange, history: [Exchange]) -> [Finding] {
+        let index = FlowIndex(history + [current], profiles: profiles, redactor: redactor)
+        var ctx = RuleContext(index: index, position: index.observations.count - 1)
+        ctx.run()
+        var seen = Set<String>()
+        let unique = ctx.findings.filter { f in seen.insert(f.rule + "|" + f.title + "|" + f.evidence.joined()).inserted }
+        return Diagnoser.sorted(unique)
+    }
+
+    /// Sorts findings: severity, then confidence, then rule id (stable for equal keys).
+    public static func sorted(_ findings: [Finding]) -> [Finding] {
+        findings.enumerated().sorted { a, b in
+            if a.element.severity != b.element.severity { return a.element.severity < b.element.severity }
+            if a.element.confidence != b.element.confidence { return a.element.confidence < b.element.confidence }
+            return a.offset < b.offset
+        }.map(\.element)
+    }
+
+    /// Findings for every exchange of a stored session (each judged against the exchanges before it).
+    public func diagnoseSession(_ session: [Exchange]) -> [Finding] {
+        var out: [Finding] = []
+        for (i, e) in session.enumerated() {
+            out += diagnose(e, history: Array(session[..<i]))
+        }
+        return Diagnoser.sorted(out)
+    }
+
+    /// The OAuth role of one exchange on its own (no history needed): `authorize`, `redirect`, `callback`,
+    /// `token`, `api`, `tls-error`, or `nil` for traffic that plays no OAuth role (page loads, CORS preflights).
+    /// Useful for `tokentap list --oauth`.
+    public func oauthRole(of exchange: Exchange) -> String? {
+        switch Observation(exchange, profiles: profiles).role {
+        case .authorize: return "authorize"
+        case .redirect: return "redirect"
+        case .callback: return "callback"
+        case .token: return "token"
+        case .api: return "api"
+        case .tlsError: return "tls-error"
+        case .other: return nil
+        }
+    }
+
+    /// The flow timeline of a session (oldest first): authorize → redirect → token exchange → API calls →
+    /// refresh, with the elapsed times that matter. Exchanges that play no OAuth role are left out.
+    public func timeline(_ session: [Exchange]) -> [TimelineStep] {
+        let index = FlowIndex(session, profiles: profiles, redactor: redactor)
+        var steps: [TimelineStep] = []
+        for (i, o) in index.observations.enumerated() {
+            let e = o.exchange
+            let status = e.status.map { " → \($0)" } ?? (e.error.map { " → failed (\($0))" } ?? "")
+            switch o.role {
+            case .authorize:
+                var parts = ["\(e.method) \(o.endpoint)"]
+                for n in ["client_id", "redirect_uri", "state", "scope", "code_challenge_method"] {
+                    if let v = o.params.value(n) { parts.append("\(n)=\(v)") }
+                }
+                steps.append(TimelineStep(exchange: o.id, at: e.started, step: "authorize", summary: parts.joined(separator: " ") + status))
+                if o.deliversSomething {
+                    var s = "redirect to \(o.location.map { String($0.split(separator: "?").first ?? "") } ?? "?")"
+                    if let c = o.deliveredCode { s += ": code \(index.val(c, "code").display) issued" }
+                    if let err = o.deliveredError { s += ": error=\(err)" }
+                    if let st = o.deliveredState { s += ", state=\(st)" }
+                    steps.append(TimelineStep(exchange: o.id, at: e.started, step: "redirect", summary: s))
+                }
+            case .redirect:
+                var s = "\(e.method) \(o.endpoint)\(status): redirect to \(o.location.map { String($0.split(separator: "?").first ?? "") } ?? "?")"
+                if let c = o.deliveredCode { s += ", code \(index.val(c, "code").display) issued" }
+                if let err = o.deliveredError { s += ", error=\(err)" }
+                if let st = o.deliveredState { s += ", state=\(st)" }
+                steps.append(TimelineStep(exchange: o.id, at: e.started, step: "redirect", summary: s))
+            case .callback:
+                var s = "\(e.method) \(o.endpoint)"
+                if let c = o.deliveredCode {
+                    let v = index.val(c, "code")
+                    s += ": code \(v.display) delivered"
+                    if let first = index.issue(of: v), first.obs.id != o.id { s += " (issued in #\(first.obs.id))" }
+                }
+                if let err = o.deliveredError { s += ": error=\(err)" }
+                steps.append(TimelineStep(exchange: o.id, at: e.started, step: "callback", summary: s + status))
+            case .token:
+                let grant = o.grant
+                let name = grant == "refresh_token" ? "refresh" : grant == "authorization_code" ? "token exchange" : "token request"
+                var s = "\(e.method) \(o.endpoint)\(status)"
+                var notes: [String] = []
+                if grant == "authorization_code", let c = o.params.value("code") {
+                    let v = index.val(c, "code")
+                    if let iss = index.issue(of: v) {
+                        notes.append("code used \(elapsed(o.at.timeIntervalSince(iss.obs.at))) after issue (#\(iss.obs.id))")
+                    } else {
+                        notes.append("code \(v.display) not seen issued")
+                    }
+                    if let prev = index.observations[..<i].last(where: { $0.role == .token && $0.params.value("code").map { index.val($0, "code").fp == v.fp } ?? false }) {
+                        notes.append("same code sent before in #\(prev.id)")
+                    }
+                }
+                if grant == "refresh_token", let r = o.params.value("refresh_token") {
+                    let v = index.val(r, "refresh_token")
+                    if let iss = index.issueOfRefreshToken(v, before: i) {
+                        notes.append("refresh token issued \(elapsed(o.at.timeIntervalSince(iss.obs.at))) earlier (#\(iss.obs.id))")
+                    }
+                }
+                let r = o.tokenResponse
+                if r.success {
+                    var t = "tokens issued"
+                    if let ex = r.expiresIn { t += ", access token expires in \(Int(ex)) s" }
+                    if r.refreshToken != nil { t += ", refresh token issued" }
+                    notes.append(t)
+                } else if !r.errorFields.isEmpty {
+                    notes.append(r.errorFields.map { "\($0.0)=\(redactor.redactShapes(in: $0.1))" }.joined(separator: " "))
+                }
+                if !notes.isEmpty { s += "; " + notes.joined(separator: "; ") }
+                steps.append(TimelineStep(exchange: o.id, at: e.started, step: name, summary: s))
+            case .api:
+                var s = "\(e.method) \(o.endpoint)\(status)"
+                if let b = o.params.bearerToken {
+                    let v = index.val(b, "access_token")
+                    if let iss = index.issueOfAccessToken(v, before: i) {
+                        let age = o.at.timeIntervalSince(iss.obs.at)
+                        s += "; access token \(elapsed(age)) old"
+                        if let ex = iss.response.expiresIn ?? iss.obs.profile.accessTokenLifetime { s += " (expires_in \(Int(ex)))" }
+                    }
+                } else {
+                    s += "; no Bearer token"
+                }
+                steps.append(TimelineStep(exchange: o.id, at: e.started, step: "api call", summary: s))
+            case .tlsError:
+                steps.append(TimelineStep(exchange: o.id, at: e.started, step: "tls error", summary: "\(e.host):\(e.port) \(e.error ?? "handshake failed")"))
+            case .other:
+                if e.path == FlowIndex.testClockAdvancePath, let secs = o.params.value("seconds") {
+                    steps.append(TimelineStep(exchange: o.id, at: e.started, step: "test clock",
+                                              summary: "\(e.method) \(o.endpoint)\(status): sandbox clock advanced \(secs) s"))
+                }
+                continue
+            }
+        }
+        return steps
+    }
+}

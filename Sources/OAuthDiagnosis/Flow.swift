@@ -1,0 +1,300 @@
+import Foundation
+import Redaction
+import TokentapCore
+
+/// A secret-capable value as the diagnosis compares it: a raw value (the exchange being captured, or
+/// a `--keep-secrets` recording) is fingerprinted; a redacted history value is parsed from its
+/// placeholder. Both compare by fingerprint; shown only as a placeholder.
+struct Val: Hashable {
+    var fp: String
+    var length: Int
+    var flags: Set<ShapeFlag>
+    /// The raw value when known (never shown).
+    var raw: String?
+    /// The placeholder text shown in evidence.
+    var display: String
+
+    init(_ text: String, role: String, redactor: Redactor) {
+        if let p = Placeholder(parsing: text) {
+            fp = p.fingerprint; length = p.length; flags = p.flags; raw = nil; display = p.text
+        } else {
+            fp = redactor.fingerprint(text); length = text.count; flags = shapeFlags(of: text); raw = text
+            display = redactor.placeholder(role: role, value: text)
+        }
+    }
+}
+
+/// The OAuth role an exchange plays in the flow.
+enum Role: Equatable {
+    case authorize
+    /// A request to the app's redirect URI carrying `code` or `error` (the callback).
+    case callback
+    /// Any other exchange answered with a 3xx whose Location delivers `code` or `error` (a consent form's POST).
+    case redirect
+    case token
+    case api
+    case tlsError
+    case other
+}
+
+/// A parsed token endpoint response (RFC 6749 §5.1/§5.2; Miro's envelope; Slack's `ok:false`).
+struct TokenResponse {
+    var status: Int?
+    var accessToken: String?
+    var refreshToken: String?
+    var expiresIn: Double?
+    var refreshExpiresIn: Double?
+    var scope: String?
+    /// Provider error fields in their order: (name, value).
+    var errorFields: [(String, String)]
+    var success: Bool { (status.map { (200..<300).contains($0) } ?? false) && errorFields.isEmpty && accessToken != nil }
+    var failed: Bool {
+        guard let s = status else { return false }
+        return s >= 400 || !errorFields.isEmpty
+    }
+
+    /// Parses `e`'s response body; `parseBody: false` skips the body (large API payloads).
+    init(_ e: Exchange, parseBody: Bool = true) {
+        status = e.status
+        errorFields = []
+        let body = parseBody ? e.response.body : Data()
+        var dict: [String: String] = [:]
+        var order: [String] = []
+        if let obj = try? JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed]) as? [String: Any] {
+            for k in obj.keys.sorted() {
+                let v = obj[k]!
+                if let s = v as? String { dict[k] = s }
+                else if k == "ok", let b = v as? Bool { dict[k] = b ? "true" : "false" }
+                else if let n = v as? NSNumber { dict[k] = n.stringValue }
+                else { dict[k] = "\(v)" }
+                order.append(k)
+            }
+        } else if let text = String(data: body, encoding: .utf8), RequestParameters.looksLikeForm(text) {
+            for (n, v, _) in RequestParameters.formPairs(text) { dict[n] = v; order.append(n) }
+        }
+        accessToken = dict["access_token"]
+        refreshToken = dict["refresh_token"]
+        expiresIn = dict["expires_in"].flatMap(Double.init)
+        refreshExpiresIn = dict["refresh_token_expires_in"].flatMap(Double.init)
+        scope = dict["scope"]
+        let isMiroError = dict["type"] == "error" || (dict["code"] != nil && dict["message"] != nil && dict["status"] != nil)
+        if isMiroError {
+            for k in ["status", "code", "message", "type"] where dict[k] != nil { errorFields.append((k, dict[k]!)) }
+        } else if dict["error"] != nil {
+            for k in ["ok", "error", "error_description", "error_uri", "message"] where dict[k] != nil {
+                errorFields.append((k, dict[k]!))
+            }
+        } else if dict["ok"] == "false" {
+            errorFields.append(("ok", "false"))
+        }
+        _ = order
+    }
+}
+
+
+/// One exchange as the flow sees it.
+struct Observation {
+    let exchange: Exchange
+    let id: Int64
+    /// When the exchange happened on the session's clock: `started`, plus any test-clock advance
+    /// recorded earlier in the session (`tokentap sandbox`'s `POST /__sandbox/advance?seconds=N`).
+    var at: Date
+    let profile: ProviderProfile
+    let params: RequestParameters
+    let role: Role
+    /// Query of the Location header of a 3xx answer, form-decoded.
+    let locationParams: [(String, String)]
+    let location: String?
+
+    var isRedirectResponse: Bool { (exchange.status.map { (300..<400).contains($0) } ?? false) }
+
+    /// The `code` this exchange delivered to the app: in the Location of an authorize redirect, or
+    /// in the query of the callback request.
+    var deliveredCode: String? {
+        if role == .authorize || role == .redirect { return locationParams.first { $0.0 == "code" }?.1 }
+        if role == .callback { return params.all("code").first { $0.place == .query }?.value }
+        return nil
+    }
+    /// The `state` delivered back with the code or error (`nil` when absent).
+    var deliveredState: String? {
+        if role == .authorize || role == .redirect { return locationParams.first { $0.0 == "state" }?.1 }
+        if role == .callback { return params.all("state").first { $0.place == .query }?.value }
+        return nil
+    }
+    var deliversSomething: Bool {
+        if role == .authorize || role == .redirect { return locationParams.contains { $0.0 == "code" || $0.0 == "error" } }
+        return role == .callback
+    }
+    var deliveredError: String? {
+        if role == .authorize || role == .redirect { return locationParams.first { $0.0 == "error" }?.1 }
+        if role == .callback { return params.value("error") }
+        return nil
+    }
+
+    /// The grant of a token request: `grant_type` trimmed and lower-cased, else inferred from the parameters.
+    var grant: String? {
+        guard role == .token else { return nil }
+        if let g = params.value("grant_type") {
+            let t = g.trimmingCharacters(in: CharacterSet.whitespacesAndNewlines.union(CharacterSet(charactersIn: "\"'"))).lowercased()
+            if t == "authorization_code" || t == "refresh_token" { return t }
+            if t.contains("refresh") { return "refresh_token" }
+            if t.contains("code") || t.contains("authoriz") { return "authorization_code" }
+            if !t.isEmpty { return t }
+        }
+        if params.has("refresh_token") { return "refresh_token" }
+        if params.has("code") { return "authorization_code" }
+        return nil
+    }
+
+    /// The response parsed as a token response (RFC 6749 §5; also error envelopes for any role).
+    let tokenResponse: TokenResponse
+
+    /// `scheme://host[:port]path` without the query.
+    var endpoint: String {
+        let e = exchange
+        let d = e.scheme == "https" ? 443 : 80
+        return "\(e.scheme)://\(e.host)\(e.port == d ? "" : ":\(e.port)")\(e.path)"
+    }
+
+    init(_ e: Exchange, profiles: [ProviderProfile]) {
+        exchange = e
+        id = e.id ?? 0
+        at = e.started
+        let host = e.host.lowercased()
+        profile = profiles.first { $0.serves(host: host) } ?? .generic
+        params = RequestParameters(e)
+        let loc = e.response.headers.first(named: "Location")
+        location = loc
+        if let loc, let q = loc.firstIndex(of: "?") {
+            var query = String(loc[loc.index(after: q)...])
+            if let hash = query.firstIndex(of: "#") { query = String(query[..<hash]) }
+            locationParams = RequestParameters.formPairs(query).map { ($0.0, $0.1) }
+        } else {
+            locationParams = []
+        }
+        var r = Observation.classify(e, params: params, profile: profile)
+        if r == .other, let s = e.status, (300..<400).contains(s), locationParams.contains(where: { $0.0 == "code" || $0.0 == "error" }) {
+            r = .redirect
+        }
+        role = r
+        // Token and error bodies are small; a large successful API payload is never parsed.
+        tokenResponse = TokenResponse(e, parseBody: r == .token || (e.status ?? 0) >= 300 || e.response.body.count <= 65_536)
+    }
+
+    static func classify(_ e: Exchange, params p: RequestParameters, profile: ProviderProfile) -> Role {
+        if e.kind == .tlsError { return .tlsError }
+        guard e.kind == .http || e.kind == .clientError else { return .other }
+        let method = e.method.uppercased()
+        if method == "OPTIONS" || method == "CONNECT" || e.path == FlowIndex.testClockAdvancePath { return .other }
+        let d = e.scheme == "https" ? 443 : 80
+        let endpoint = "\(e.scheme)://\(e.host.lowercased())\(e.port == d ? "" : ":\(e.port)")\(e.path)"
+        let httpsEndpoint = "https://\(e.host.lowercased())\(e.path)"
+        let queryNames = Set(p.items.filter { $0.place == .query }.map(\.name))
+        if profile.authorizeEndpoints.contains(endpoint) || profile.authorizeEndpoints.contains(httpsEndpoint) { return .authorize }
+        if queryNames.contains("response_type") && queryNames.contains("client_id") { return .authorize }
+        if method == "GET", queryNames.contains("client_id"), !queryNames.contains("client_secret"), !p.has("grant_type"),
+           e.path.lowercased().hasSuffix("/authorize") {
+            return .authorize // GitHub omits response_type
+        }
+        if profile.tokenEndpoints.contains(endpoint) || profile.tokenEndpoints.contains(httpsEndpoint) { return .token }
+        if p.has("grant_type") { return .token }
+        if p.has("code") && p.has("redirect_uri") { return .token }
+        if p.has("refresh_token") && (p.has("client_id") || p.has("client_secret")) { return .token }
+        if method == "POST", profile.tokenPathHints.contains(where: { e.path.lowercased().hasSuffix($0) }),
+           p.has("code") || p.has("client_secret") || p.has("refresh_token") || p.has("client_id") {
+            return .token
+        }
+        let deliversError = queryNames.contains("error") && (queryNames.contains("state") || queryNames.contains("error_description"))
+        if method == "GET", queryNames.contains("code") || deliversError, !profile.serves(host: e.host),
+           !p.has("client_secret") {
+            return .callback
+        }
+        if profile.apiHosts.contains(e.host.lowercased()) { return .api }
+        if p.bearerToken != nil { return .api }
+        if profile.serves(host: e.host), profile.apiPathPrefixes.contains(where: { e.path.hasPrefix($0) }) { return .api }
+        return .other
+    }
+}
+
+/// The session as a linked flow: who issued which code and token, when.
+struct FlowIndex {
+    let redactor: Redactor
+    let observations: [Observation]
+
+    init(_ exchanges: [Exchange], profiles: [ProviderProfile], redactor: Redactor) {
+        self.redactor = redactor
+        var obs = exchanges.map { Observation($0, profiles: profiles) }
+        // The sandbox's test clock: later exchanges happened `seconds` later as far as lifetimes go.
+        var shift: TimeInterval = 0
+        for i in obs.indices {
+            obs[i].at = obs[i].exchange.started.addingTimeInterval(shift)
+            let e = obs[i].exchange
+            if e.path == FlowIndex.testClockAdvancePath, let s = e.status, (200..<300).contains(s),
+               let secs = obs[i].params.all("seconds").first(where: { $0.place == .query }).flatMap({ Double($0.value) }), secs > 0 {
+                shift += secs
+            }
+        }
+        observations = obs
+    }
+
+    /// Path of `tokentap sandbox`'s clock endpoint (`POST /__sandbox/advance?seconds=N`): a 2xx answer moves
+    /// the session's clock forward by N seconds for every later exchange (expiry tests without sleeping).
+    static let testClockAdvancePath = "/__sandbox/advance"
+
+    func val(_ s: String, _ role: String) -> Val { Val(s, role: role, redactor: redactor) }
+
+    /// A code issuance: the exchange that delivered it and the code.
+    struct Issue { let obs: Observation; let code: Val }
+
+    var issuedCodes: [Issue] {
+        observations.compactMap { o in o.deliveredCode.map { Issue(obs: o, code: val($0, "code")) } }
+    }
+
+    func issue(of code: Val) -> Issue? { issuedCodes.first { $0.code.fp == code.fp } }
+
+    var authorizes: [Observation] { observations.filter { $0.role == .authorize } }
+
+    /// The authorize request behind a code issuance, or (without one) the latest authorize before `before`
+    /// for the same client when known. Returns the authorize and whether the link is proven (by the code).
+    func authorize(for issue: Issue?, clientID: String?, before: Date) -> (Observation, proven: Bool)? {
+        if let issue {
+            if issue.obs.role == .authorize { return (issue.obs, true) }
+            let st = issue.obs.deliveredState
+            let candidates = authorizes.filter { $0.at <= issue.obs.at }
+            if let st, let a = candidates.last(where: { $0.params.value("state") == st }) { return (a, true) }
+            if let a = candidates.last { return (a, false) }
+        }
+        let earlier = authorizes.filter { $0.at <= before }
+        if let cid = clientID?.trimmingCharacters(in: .whitespacesAndNewlines),
+           let a = earlier.last(where: { $0.params.value("client_id") == cid }) { return (a, false) }
+        if let a = earlier.last { return (a, false) }
+        return nil
+    }
+
+    /// Token requests before `obs` (by order in the list).
+    func tokenRequests(before index: Int) -> [Observation] {
+        observations[..<index].filter { $0.role == .token }
+    }
+
+    /// A token issuance found in a token response: which exchange, the kind, and its lifetime.
+    struct TokenIssue {
+        let obs: Observation
+        let response: TokenResponse
+    }
+
+    /// Successful token responses in order, among the first `before` observations (all when nil).
+    func tokenIssues(before: Int? = nil) -> [TokenIssue] {
+        observations.prefix(before ?? observations.count).filter { $0.role == .token }.compactMap { o in
+            o.tokenResponse.success ? TokenIssue(obs: o, response: o.tokenResponse) : nil
+        }
+    }
+
+    /// The latest successful token response (before position `before`) that issued access token `v`.
+    func issueOfAccessToken(_ v: Val, before: Int? = nil) -> TokenIssue? {
+        tokenIssues(before: before).last { t in t.response.accessToken.map { val($0, "access_token").fp == v.fp } ?? false }
+    }
+    /// The latest successful token response (before position `before`) that issued refresh token `v`.
+    func issueOfRefreshToken(_ v: Val, before: Int? = nil) -> TokenIssue? {
+        tokenIssues(before: before).last { t in t.response.refreshToken.map { val($0, "refresh_token").fp == v.fp } ?? false }
+    }
+}

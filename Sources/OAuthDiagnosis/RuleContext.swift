@@ -1,0 +1,149 @@
+import Foundation
+import Redaction
+import TokentapCore
+
+/// RFC references used by findings.
+enum RFC {
+    static let tokenRequest = "RFC 6749 §4.1.3"
+    static let tokenEndpoint = "RFC 6749 §3.2"
+    static let clientAuth = "RFC 6749 §2.3.1"
+    static let oneAuthMethod = "RFC 6749 §2.3"
+    static let params = "RFC 6749 §3.2"
+    static let authCode = "RFC 6749 §4.1.2"
+    static let refresh = "RFC 6749 §6"
+    static let bearer = "RFC 6750 §2.1"
+    static let state = "RFC 6749 §10.12"
+    static let pkce = "RFC 7636 §4.1"
+    static let pkceVerify = "RFC 7636 §4.6"
+    static let tls = "RFC 6749 §3.2 (TLS required); RFC 9700 §2"
+    static let redirect = "RFC 9110 §15.4"
+    static let errorResponse = "RFC 6749 §5.2"
+    static let loopback = "RFC 8252 §7.3"
+    static let jwt = "RFC 7523 §3"
+    static let rateLimit = "RFC 6585 §4"
+}
+
+/// State for diagnosing one exchange: the flow index, the observation being judged, and the findings so far.
+struct RuleContext {
+    let index: FlowIndex
+    let position: Int
+    var findings: [Finding] = []
+    /// Set when the current request is the follow-up of a redirected token request.
+    var redirectedFollowUp = false
+    /// Set when the code could not be linked to an issuance (lowers confidence of fallbacks).
+    var codeUnknown = false
+
+    init(index: FlowIndex, position: Int) {
+        self.index = index
+        self.position = position
+    }
+
+    var cur: Observation { index.observations[position] }
+    var ex: Exchange { cur.exchange }
+    var p: RequestParameters { cur.params }
+    var profile: ProviderProfile { cur.profile }
+    var history: ArraySlice<Observation> { index.observations[..<position] }
+    var redactor: Redactor { index.redactor }
+
+    func val(_ s: String, _ role: String) -> Val { index.val(s, role) }
+
+    /// The current token response (parsed).
+    var response: TokenResponse { cur.tokenResponse }
+    /// The exchange got an answer that is a success for its role.
+    var succeeded: Bool {
+        guard let s = ex.status else { return false }
+        if cur.role == .token { return response.success }
+        return (200..<400).contains(s) && response.errorFields.isEmpty
+    }
+    var failed: Bool {
+        guard let s = ex.status else { return false }
+        return s >= 400 || !response.errorFields.isEmpty
+    }
+    var noResponse: Bool { ex.status == nil }
+
+    /// Severity of a request-shape finding: `info` when the endpoint accepted the shape (now, or earlier in
+    /// the session), `base` when the exchange failed, `warning` when there is no answer yet.
+    func shapeSeverity(_ base: Severity, acceptedEarlier: Bool = false) -> Severity {
+        if succeeded || acceptedEarlier { return .info }
+        if noResponse && base == .error { return .warning }
+        if !failed && base == .error { return .warning }
+        return base
+    }
+
+    /// An earlier successful token request to the same endpoint whose request satisfies `shape`.
+    func acceptedEarlier(_ shape: (Observation) -> Bool) -> Observation? {
+        history.last { h in
+            h.role == .token && h.exchange.host == ex.host && h.exchange.path == ex.path && h.tokenResponse.success && shape(h)
+        }
+    }
+
+    /// A parameter's value for evidence: placeholder for secrets, escaped bytes otherwise.
+    func show(_ prm: Parameter) -> String {
+        if secretParameterNames.contains(prm.name) { return val(prm.value, prm.name).display }
+        return escaped(prm.value)
+    }
+    func show(name: String, value: String) -> String {
+        if secretParameterNames.contains(name) { return val(value, name).display }
+        return escaped(value)
+    }
+
+    func exchangeID(_ o: Observation) -> String { o.exchange.id.map { "#\($0)" } ?? "#0" }
+    func statusText(_ o: Observation) -> String {
+        guard let s = o.exchange.status else { return "no response" + (o.exchange.error.map { " (\($0))" } ?? "") }
+        if o.role == .token {
+            let r = o.tokenResponse
+            if r.success { return "HTTP \(s), tokens issued" }
+            if let m = r.errorFields.first(where: { $0.0 == "message" || $0.0 == "error" }) {
+                return "HTTP \(s) (\(m.0): \(escaped(redactor.redactShapes(in: m.1))))"
+            }
+        }
+        return "HTTP \(s)"
+    }
+
+    mutating func add(_ rule: String, _ severity: Severity, _ confidence: Confidence, _ title: String,
+                      _ evidence: [String], fix: String, ref: String) {
+        findings.append(Finding(rule: rule, severity: severity, confidence: confidence, exchange: ex.id ?? 0,
+                                title: title, evidence: evidence, fix: fix, reference: ref))
+    }
+
+    func has(_ rule: String) -> Bool { findings.contains { $0.rule == rule } }
+    var hasRequestSideCause: Bool {
+        findings.contains { ($0.severity == .error || $0.severity == .warning) && $0.confidence != .possible && $0.rule != "provider-error" }
+    }
+
+    // MARK: - Entry
+
+    mutating func run() {
+        switch cur.role {
+        case .tlsError:
+            tlsRules()
+        case .token:
+            tokenRedirectRules()
+            tokenShapeRules()
+            clientRules()
+            if cur.grant == "authorization_code" { codeRules() }
+            if cur.grant == "refresh_token" { refreshRules() }
+            extraParamRules()
+            grantedScopeRule()
+            jwtRules()
+            rateLimitRule()
+            serverRejectedRule()
+            providerErrorRule()
+        case .authorize, .callback, .redirect:
+            redirectRules()
+            plainHTTPRule()
+            rateLimitRule()
+            providerErrorRule()
+        case .api:
+            tokenRedirectRules()
+            plainHTTPRule()
+            apiRules()
+            rateLimitRule()
+            providerErrorRule()
+        case .other:
+            tokenRedirectRules()
+            plainHTTPRule()
+            rateLimitRule()
+        }
+    }
+}

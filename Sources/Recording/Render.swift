@@ -1,0 +1,431 @@
+import Foundation
+import TokentapCore
+
+/// Output of `tokentap list` and `tokentap show`, text and `--json` (design.md, "Command line").
+///
+/// JSON documents use sorted keys, ints as ints, `null` for absent values, dates as ISO 8601 UTC
+/// with microseconds (`2026-11-29T12:00:00.123456Z`) and durations in milliseconds.
+public enum Render {
+    // MARK: JSON
+
+    /// `list --json`: an array of `{ id, session, kind, started, duration_ms, method, url, status,
+    /// error, findings: [rule id] }`.
+    public static func listJSON(_ exchanges: [Exchange]) -> String {
+        serialize(exchanges.map { summaryObject($0, fullFindings: false) })
+    }
+
+    /// `show --json`: the `list` fields plus `request` and `response` (`headers`, `body`,
+    /// `body_encoding`, `truncated`, `http_version`; `reason` on the response), `timings` (ms) and
+    /// `findings` as full objects (`rule`, `severity`, `confidence`, `exchange`, `title`,
+    /// `evidence`, `fix`, `reference`).
+    public static func showJSON(_ exchange: Exchange) -> String {
+        var object = summaryObject(exchange, fullFindings: true)
+        var request = messageObject(exchange.request)
+        request["http_version"] = exchange.request.httpVersion
+        var response = messageObject(exchange.response)
+        response["http_version"] = exchange.response.httpVersion
+        response["reason"] = exchange.reason ?? NSNull()
+        object["request"] = request
+        object["response"] = response
+        let t = exchange.timings
+        object["timings"] = [
+            "connect": ms(t.connect), "tls": ms(t.tls), "send": ms(t.send), "wait": ms(t.wait),
+            "receive": ms(t.receive), "total": ms(t.total),
+        ] as [String: Any]
+        return serialize(object)
+    }
+
+    /// `findings` of `show --json` / `doctor --json`: one object per finding.
+    public static func findingObject(_ f: Finding) -> [String: Any] {
+        [
+            "rule": f.rule, "severity": f.severity.rawValue, "confidence": f.confidence.rawValue,
+            "exchange": Int(f.exchange), "title": f.title, "evidence": f.evidence, "fix": f.fix,
+            "reference": f.reference,
+        ]
+    }
+
+    /// A body as JSON text: `utf8` when it is valid UTF-8, else `base64`.
+    public static func bodyText(_ body: Data) -> (text: String, encoding: String) {
+        if let text = String(data: body, encoding: .utf8) { return (text, "utf8") }
+        return (body.base64EncodedString(), "base64")
+    }
+
+    private static func summaryObject(_ e: Exchange, fullFindings: Bool) -> [String: Any] {
+        [
+            "id": e.id.map { Int($0) as Any } ?? NSNull(),
+            "session": e.session,
+            "kind": e.kind.rawValue,
+            "started": iso8601Microseconds(e.started),
+            "duration_ms": ms(e.timings.total),
+            "method": e.method,
+            "url": e.url,
+            "status": e.status.map { $0 as Any } ?? NSNull(),
+            "error": e.error.map { $0 as Any } ?? NSNull(),
+            "findings": fullFindings ? e.findings.map(findingObject) as Any : e.findings.map(\.rule) as Any,
+        ]
+    }
+
+    private static func messageObject(_ m: MessageRecord) -> [String: Any] {
+        let body = bodyText(m.body)
+        return [
+            "headers": m.headers.map { ["name": $0.name, "value": $0.value] },
+            "body": body.text,
+            "body_encoding": body.encoding,
+            "truncated": m.truncated,
+        ]
+    }
+
+    /// Milliseconds rounded to the microsecond, so `12.3` does not print as `12.300000000000001`.
+    private static func ms(_ value: Double?) -> Any {
+        guard let value else { return NSNull() }
+        let rounded = (value * 1000).rounded() / 1000
+        if rounded == rounded.rounded(), abs(rounded) < 1e15 { return Int(rounded) }
+        return rounded
+    }
+
+    private static func serialize(_ object: Any) -> String {
+        let data = (try? JSONSerialization.data(
+            withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data("null".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    // MARK: Text
+
+    /// `tokentap list`: a header line and one aligned line per exchange: id, local time, method,
+    /// URL, status, duration, findings (rule ids) and the error, if any. With `color`, ANSI colors
+    /// (status by class, findings by severity); without, plain text.
+    /// `header: false` omits the title line (for `tail`, which prints batches as they come).
+    public static func listTable(_ exchanges: [Exchange], color: Bool, header: Bool = true) -> String {
+        let style = Style(enabled: color)
+        let timeFormatter = DateFormatter()
+        timeFormatter.locale = Locale(identifier: "en_US_POSIX")
+        timeFormatter.dateFormat = "HH:mm:ss.SSS"
+        timeFormatter.timeZone = .current
+
+        struct Line { var cells: [String]; var colors: [String?] }
+        var lines: [Line] = [Line(cells: ["ID", "TIME", "METHOD", "URL", "STATUS", "DURATION", "FINDINGS"],
+                                  colors: Array(repeating: style.bold, count: 7))]
+        for e in exchanges {
+            let method: String
+            switch e.kind {
+            case .http: method = e.method
+            case .tunnel: method = "TUNNEL"
+            case .tlsError: method = "TLS-ERR"
+            case .clientError: method = e.method.isEmpty ? "BAD-REQ" : e.method
+            }
+            let status = e.status.map(String.init) ?? (e.error != nil ? "ERR" : "-")
+            let statusColor: String? = {
+                guard let s = e.status else { return e.error != nil ? style.red : nil }
+                switch s {
+                case 200..<300: return style.green
+                case 300..<400: return style.cyan
+                case 400...: return style.red
+                default: return nil
+                }
+            }()
+            var findings = e.findings.map(\.rule).joined(separator: ",")
+            if let error = e.error { findings += (findings.isEmpty ? "" : "  ") + "(\(oneLine(error)))" }
+            let worst = e.findings.map(\.severity).min()
+            let findingsColor: String? = worst == .error ? style.red : worst == .warning ? style.yellow
+                : (e.error != nil ? style.red : nil)
+            lines.append(Line(
+                cells: [e.id.map(String.init) ?? "-", timeFormatter.string(from: e.started), method, e.url, status,
+                        durationText(e.timings.total), findings],
+                colors: [nil, style.dim, nil, nil, statusColor, style.dim, findingsColor]))
+        }
+        let shown = header ? lines[...] : lines.dropFirst()
+        let widths = (0..<7).map { c in shown.map { $0.cells[c].count }.max() ?? 0 }
+        let rightAligned: Set<Int> = [0, 5]
+        var out = ""
+        for line in shown {
+            var parts: [String] = []
+            for (c, cell) in line.cells.enumerated() {
+                let pad = String(repeating: " ", count: widths[c] - cell.count)
+                let padded = c == 6 ? cell : (rightAligned.contains(c) ? pad + cell : cell + pad)
+                parts.append(style.apply(line.colors[c], padded))
+            }
+            var text = parts.joined(separator: "  ")
+            while text.hasSuffix(" ") { text.removeLast() }
+            out += text + "\n"
+        }
+        return out
+    }
+
+    /// `tokentap show ID`: the exchange for reading. Request line, headers, body (JSON
+    /// pretty-printed with its key order kept, form bodies one parameter a line, percent-decoded),
+    /// then the response likewise, timings, and the findings with evidence, fix and reference.
+    /// `raw` prints bodies exactly as stored (binary ones as base64) and no reformatting. A loud
+    /// warning opens (and closes) the output when the exchange holds raw secrets (`keepsSecrets`).
+    public static func show(_ e: Exchange, raw: Bool, color: Bool) -> String {
+        let style = Style(enabled: color)
+        var out = ""
+        let loud = style.apply(style.boldRed,
+            "!!! RAW SECRETS: this exchange was recorded with --keep-secrets; tokens and client secrets below are real. Do not share this output; use `tokentap export` for a redacted copy.")
+        if e.keepsSecrets { out += loud + "\n" }
+
+        let idText = e.id.map { "#\($0)" } ?? "#?"
+        out += style.apply(style.bold, "\(idText)  \(e.kind.rawValue)  session \(e.session)  started \(iso8601Microseconds(e.started))") + "\n"
+        if let client = e.clientAddress { out += style.apply(style.dim, "client \(client)") + "\n" }
+        if let error = e.error { out += style.apply(style.red, "error: \(error)") + "\n" }
+        out += "\n"
+
+        switch e.kind {
+        case .tunnel:
+            out += "CONNECT \(e.host):\(e.port) (tunnelled, not intercepted)\n"
+            out += "bytes client→server \(e.request.wireSize), server→client \(e.response.wireSize)\n\n"
+        case .tlsError where e.request.headers.isEmpty && e.status == nil:
+            out += "TLS handshake for \(e.host):\(e.port) failed\n\n"
+        case .http, .tlsError, .clientError:
+            // Request
+            out += style.apply(style.bold, "\(e.method.isEmpty ? "-" : e.method) \(e.url) \(e.request.httpVersion)") + "\n"
+            out += headerLines(e.request.headers, style: style)
+            out += bodySection(e.request, headers: e.request.headers, raw: raw, style: style)
+            out += "\n"
+            // Response
+            if e.status != nil || !e.response.headers.isEmpty || !e.response.body.isEmpty {
+                let statusText = e.status.map(String.init) ?? "-"
+                let statusColor: String? = (e.status ?? 0) >= 400 ? style.red : ((e.status ?? 0) >= 300 ? style.cyan : style.green)
+                out += style.apply(statusColor, "\(e.response.httpVersion) \(statusText)\(e.reason.map { " " + $0 } ?? "")") + "\n"
+                out += headerLines(e.response.headers, style: style)
+                out += bodySection(e.response, headers: e.response.headers, raw: raw, style: style)
+                out += "\n"
+            } else {
+                out += style.apply(style.dim, "(no response)") + "\n\n"
+            }
+        }
+
+        // Timings
+        let t = e.timings
+        var phases: [String] = []
+        for (name, value) in [("connect", t.connect), ("tls", t.tls), ("send", t.send), ("wait", t.wait), ("receive", t.receive)] {
+            if let value { phases.append("\(name) \(durationText(value))") }
+        }
+        phases.append("total \(durationText(t.total))")
+        out += style.apply(style.bold, "Timings") + ": " + phases.joined(separator: ", ") + "\n"
+
+        // Findings
+        if !e.findings.isEmpty {
+            out += "\n" + style.apply(style.bold, "Findings") + "\n"
+            for f in e.findings.sorted(by: { ($0.severity, $0.confidence) < ($1.severity, $1.confidence) }) {
+                let color = f.severity == .error ? style.red : f.severity == .warning ? style.yellow : style.cyan
+                out += style.apply(color, "[\(f.severity.rawValue), \(f.confidence.rawValue)] \(f.rule)") + ": \(f.title)\n"
+                for line in f.evidence { out += "    evidence: \(line)\n" }
+                if !f.fix.isEmpty { out += "    fix: \(f.fix)\n" }
+                if !f.reference.isEmpty { out += "    see: \(f.reference)\n" }
+            }
+        }
+        if e.keepsSecrets { out += "\n" + loud + "\n" }
+        return out
+    }
+
+    // MARK: Sessions
+
+    /// `tokentap sessions`: name, first and last start (local time), rows, HTTP exchanges and
+    /// failures; the latest session (the last line) is marked with `*`.
+    public static func sessionsTable(_ sessions: [SessionSummary], color: Bool) -> String {
+        let style = Style(enabled: color)
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        formatter.timeZone = .current
+        var rows = [["SESSION", "FIRST", "LAST", "ROWS", "HTTP", "FAILURES"]]
+        for (i, s) in sessions.enumerated() {
+            rows.append([s.name + (i == sessions.count - 1 ? " *" : ""), formatter.string(from: s.firstStarted),
+                         formatter.string(from: s.lastStarted), String(s.count), String(s.httpCount), String(s.failures)])
+        }
+        let widths = (0..<6).map { c in rows.map { $0[c].count }.max() ?? 0 }
+        var out = ""
+        for (r, row) in rows.enumerated() {
+            var parts: [String] = []
+            for (c, cell) in row.enumerated() {
+                let pad = String(repeating: " ", count: widths[c] - cell.count)
+                let padded = c >= 3 ? pad + cell : cell + pad
+                let code: String? = r == 0 ? style.bold : (c == 5 && cell != "0" ? style.red : nil)
+                parts.append(style.apply(code, padded))
+            }
+            out += parts.joined(separator: "  ") + "\n"
+        }
+        return out
+    }
+
+    /// `tokentap sessions --json`: an array of `{ "name": str, "first_started": ISO 8601,
+    /// "last_started": ISO 8601, "count": int, "http_count": int, "failures": int }`, latest last.
+    public static func sessionsJSON(_ sessions: [SessionSummary]) -> String {
+        serialize(sessions.map { s -> [String: Any] in
+            ["name": s.name, "first_started": iso8601Microseconds(s.firstStarted),
+             "last_started": iso8601Microseconds(s.lastStarted), "count": s.count, "http_count": s.httpCount,
+             "failures": s.failures]
+        })
+    }
+
+    // MARK: Helpers
+
+    static func durationText(_ ms: Double) -> String {
+        if ms >= 10_000 { return String(format: "%.1fs", ms / 1000) }
+        if ms >= 100 { return String(format: "%.0fms", ms) }
+        return String(format: "%.1fms", ms)
+    }
+
+    private static func oneLine(_ s: String) -> String {
+        s.replacingOccurrences(of: "\r", with: "\\r").replacingOccurrences(of: "\n", with: "\\n")
+    }
+
+    private static func headerLines(_ headers: [HeaderField], style: Style) -> String {
+        headers.map { style.apply(style.cyan, $0.name) + ": " + visible($0.value) + "\n" }.joined()
+    }
+
+    /// A header value with control characters made visible (a trailing `\n` matters to OAuth).
+    private static func visible(_ s: String) -> String {
+        var out = ""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\r": out += "\\r"
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 || scalar.value == 0x7f {
+                    out += String(format: "\\x%02x", scalar.value)
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out
+    }
+
+    private static func bodySection(_ m: MessageRecord, headers: [HeaderField], raw: Bool, style: Style) -> String {
+        if m.body.isEmpty && !m.truncated { return "" }
+        var notes: [String] = ["\(m.body.count) bytes"]
+        if let from = m.decodedFrom { notes.append("decoded from \(from), \(m.wireSize) bytes on the wire") }
+        if m.truncated { notes.append("truncated: more travelled than was recorded") }
+        var out = "\n"
+        let contentType = (headers.first(named: "Content-Type") ?? "").lowercased()
+        guard let text = String(data: m.body, encoding: .utf8) else {
+            out += style.apply(style.dim, "(binary body, \(notes.joined(separator: "; ")); base64:)") + "\n"
+            out += wrap(m.body.base64EncodedString(), width: 76) + "\n"
+            return out
+        }
+        if !raw || m.truncated || m.decodedFrom != nil {
+            out += style.apply(style.dim, "(\(notes.joined(separator: "; ")))") + "\n"
+        }
+        if raw {
+            out += text
+            if !text.hasSuffix("\n") { out += "\n" }
+            return out
+        }
+        if let pretty = prettyJSON(text) {
+            out += pretty + "\n"
+        } else if contentType.contains("application/x-www-form-urlencoded") || (contentType.isEmpty && looksLikeForm(text)) {
+            for pair in text.split(separator: "&", omittingEmptySubsequences: true) {
+                let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                let name = formDecode(String(parts[0]))
+                if parts.count == 2 {
+                    out += style.apply(style.cyan, name) + " = " + visible(formDecode(String(parts[1]))) + "\n"
+                } else {
+                    out += style.apply(style.cyan, name) + "\n"
+                }
+            }
+        } else {
+            out += text
+            if !text.hasSuffix("\n") { out += "\n" }
+        }
+        return out
+    }
+
+    private static func formDecode(_ s: String) -> String {
+        let plus = s.replacingOccurrences(of: "+", with: " ")
+        return plus.removingPercentEncoding ?? s
+    }
+
+    private static func looksLikeForm(_ text: String) -> Bool {
+        !text.isEmpty && !text.contains(" ") && !text.contains("\n") && text.contains("=")
+            && text.split(separator: "&").allSatisfy { $0.contains("=") }
+    }
+
+    private static func wrap(_ s: String, width: Int) -> String {
+        var lines: [Substring] = []
+        var rest = Substring(s)
+        while rest.count > width {
+            lines.append(rest.prefix(width))
+            rest = rest.dropFirst(width)
+        }
+        lines.append(rest)
+        return lines.joined(separator: "\n")
+    }
+
+    /// Re-indents valid JSON (two spaces), keeping key order, number spelling and string escapes
+    /// exactly as sent. `nil` when `text` is not a JSON object or array.
+    static func prettyJSON(_ text: String) -> String? {
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard trimmed.hasPrefix("{") || trimmed.hasPrefix("[") else { return nil }
+        guard (try? JSONSerialization.jsonObject(with: Data(trimmed.utf8), options: [.fragmentsAllowed])) != nil else {
+            return nil
+        }
+        var out = ""
+        var depth = 0
+        var inString = false
+        var escaped = false
+        let chars = Array(trimmed)
+        var i = 0
+        func newline() { out += "\n" + String(repeating: "  ", count: depth) }
+        while i < chars.count {
+            let c = chars[i]
+            if inString {
+                out.append(c)
+                if escaped { escaped = false } else if c == "\\" { escaped = true } else if c == "\"" { inString = false }
+                i += 1
+                continue
+            }
+            switch c {
+            case "\"":
+                inString = true
+                out.append(c)
+            case "{", "[":
+                // Empty container stays on one line.
+                var j = i + 1
+                while j < chars.count, chars[j].isWhitespace { j += 1 }
+                if j < chars.count, chars[j] == (c == "{" ? "}" : "]") {
+                    out += c == "{" ? "{}" : "[]"
+                    i = j
+                } else {
+                    out.append(c)
+                    depth += 1
+                    newline()
+                }
+            case "}", "]":
+                depth -= 1
+                newline()
+                out.append(c)
+            case ",":
+                out.append(c)
+                newline()
+            case ":":
+                out += ": "
+            case " ", "\t", "\n", "\r":
+                break
+            default:
+                out.append(c)
+            }
+            i += 1
+        }
+        return out
+    }
+}
+
+/// ANSI styling, or none.
+struct Style {
+    let enabled: Bool
+    let bold = "\u{1B}[1m"
+    let dim = "\u{1B}[2m"
+    let red = "\u{1B}[31m"
+    let boldRed = "\u{1B}[1;31m"
+    let green = "\u{1B}[32m"
+    let yellow = "\u{1B}[33m"
+    let cyan = "\u{1B}[36m"
+    let reset = "\u{1B}[0m"
+
+    func apply(_ code: String?, _ text: String) -> String {
+        guard enabled, let code, !text.isEmpty else { return text }
+        return code + text + reset
+    }
+}

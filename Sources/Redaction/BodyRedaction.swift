@@ -1,0 +1,113 @@
+import Foundation
+
+extension Redactor {
+    /// Redacts a message body.
+    ///
+    /// - UTF-8 text (a trailing incomplete UTF-8 sequence, as left by truncation, is kept as is):
+    ///   parsed as JSON when it starts with `{` or `[` (whatever `Content-Type` says: JSON labelled
+    ///   form or text is still JSON), else as a form when `Content-Type` is
+    ///   `application/x-www-form-urlencoded` or the text looks like `k=v(&k=v)*` (a form labelled
+    ///   JSON or text/plain, or no `Content-Type`); then always scanned as text
+    ///   (`"name":"value"` and `name=value` pairs, JWTs, Miro tokens), so HTML and plain text are
+    ///   covered too.
+    /// - `multipart/form-data`: fields whose `name` is a secret parameter (and that are not files)
+    ///   are replaced, then the whole body is scanned as text, byte-wise.
+    /// - Other bytes (not UTF-8): scanned as text through a one-byte-per-character view; matches
+    ///   are decoded as UTF-8 (lossy) to be fingerprinted and replaced byte-wise.
+    public func redactBody(_ body: Data, contentType: String?) -> Data {
+        guard !body.isEmpty else { return body }
+        let ct = (contentType ?? "").lowercased()
+        let bytes = [UInt8](body)
+        if ct.hasPrefix("multipart/"), let boundary = Self.boundary(of: contentType ?? "") {
+            return Data(scanBytes(redactMultipart(bytes, boundary: boundary), binary: true, jsonPairs: true))
+        }
+        // UTF-8 text, possibly cut inside its last character by truncation (that tail is kept as is).
+        let valid = ByteScan.validUTF8Prefix(bytes)
+        if valid == bytes.count || (bytes.count - valid <= 3 && Self.isIncompleteUTF8Tail(bytes[valid...])) {
+            var out = Data(redactText(String(decoding: bytes[..<valid], as: UTF8.self), contentType: ct).utf8)
+            out.append(contentsOf: bytes[valid...])
+            return out
+        }
+        return Data(scanBytes(bytes, binary: true, jsonPairs: true))
+    }
+
+    private func redactText(_ text: String, contentType ct: String) -> String {
+        let start = text.unicodeScalars.first { !$0.properties.isWhitespace && $0 != "\u{FEFF}" }
+        if start == "{" || start == "[" {
+            return redactText(redactJSON(text, depth: 0), jsonPairs: false)
+        }
+        if ct.hasPrefix("application/x-www-form-urlencoded") || looksLikeForm(text) {
+            return redactText(redactParams(text, depth: 0), jsonPairs: true)
+        }
+        return redactText(text, jsonPairs: true)
+    }
+
+    private static func isIncompleteUTF8Tail(_ tail: ArraySlice<UInt8>) -> Bool {
+        guard let lead = tail.first else { return false }
+        let needed = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 0
+        return needed > tail.count && tail.dropFirst().allSatisfy { $0 & 0xC0 == 0x80 }
+    }
+
+    /// The `boundary` parameter of a multipart Content-Type (RFC 2046 §5.1.1), unquoted.
+    static func boundary(of contentType: String) -> String? {
+        for param in contentType.split(separator: ";").dropFirst() {
+            let kv = param.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard kv.count == 2, kv[0].lowercased() == "boundary" else { continue }
+            var b = kv[1]
+            if b.hasPrefix("\""), b.hasSuffix("\""), b.count >= 2 { b = String(b.dropFirst().dropLast()) }
+            return b.isEmpty ? nil : b
+        }
+        return nil
+    }
+
+    /// Replaces the content of non-file parts whose `name` is a secret parameter.
+    /// Parts are found on the bytes (a part may be binary).
+    private func redactMultipart(_ b: [UInt8], boundary: String) -> [UInt8] {
+        func find(_ needle: [UInt8], from: Int) -> Int? {
+            guard !needle.isEmpty, b.count >= needle.count, from <= b.count - needle.count else { return nil }
+            var i = from
+            while i <= b.count - needle.count {
+                if b[i] == needle[0], b[i..<(i + needle.count)].elementsEqual(needle) { return i }
+                i += 1
+            }
+            return nil
+        }
+        let delimiter = Array(("--" + boundary).utf8)
+        var out: [UInt8] = []
+        var cursor = 0
+        var search = 0
+        while let d = find(delimiter, from: search) {
+            guard let lineEnd = find([0x0A], from: d + delimiter.count) else { break }
+            let crlf = find([0x0D, 0x0A, 0x0D, 0x0A], from: lineEnd).map { ($0, $0 + 4) }
+            let lf = find([0x0A, 0x0A], from: lineEnd).map { ($0, $0 + 2) }
+            guard let (headersEnd, contentStart) = [crlf, lf].compactMap({ $0 }).min(by: { $0.0 < $1.0 }) else { break }
+            let next = find([0x0D, 0x0A] + delimiter, from: headersEnd) ?? find([0x0A] + delimiter, from: headersEnd)
+            let contentEnd = next ?? b.count
+            let headers = String(decoding: b[(lineEnd + 1)..<headersEnd], as: UTF8.self)
+            if contentStart <= contentEnd, let name = Self.dispositionName(headers),
+               let role = SecretNames.role(forParameter: name),
+               let r = replacement(role: role, value: String(decoding: b[contentStart..<contentEnd], as: UTF8.self)) {
+                out += b[cursor..<contentStart]
+                out += Array(r.utf8)
+                cursor = contentEnd
+            }
+            guard let next else { break }
+            search = next + 1
+        }
+        out += b[cursor...]
+        return out
+    }
+
+    /// The `name` of a `Content-Disposition: form-data` part, nil for files.
+    private static func dispositionName(_ headers: String) -> String? {
+        for line in headers.components(separatedBy: .newlines) {
+            let lower = line.lowercased()
+            guard lower.hasPrefix("content-disposition:"), !lower.contains("filename") else { continue }
+            guard let r = line.range(of: "name=\"", options: .caseInsensitive) ?? line.range(of: "name=", options: .caseInsensitive) else { return nil }
+            let rest = line[r.upperBound...]
+            let end = rest.firstIndex(where: { $0 == "\"" || $0 == ";" }) ?? rest.endIndex
+            return String(rest[..<end])
+        }
+        return nil
+    }
+}

@@ -1,0 +1,223 @@
+import Foundation
+
+/// Free-text scanning on bytes: hand-written matchers for `name=value`, `"name": "value"` (plain,
+/// backslash-escaped and `&quot;`-escaped) and secret shapes, linear in the input and without
+/// regular expressions (so multi-megabyte bodies stay cheap).
+enum ByteScan {
+    static let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\"), equals = UInt8(ascii: "=")
+    static let plainQuote = Array("\"".utf8), escapedQuote = Array("\\\"".utf8), htmlQuote = Array("&quot;".utf8)
+    static let eyJ = Array("eyJ".utf8)
+    /// base64url of `{"miro.origin":` (miro-oauth.md).
+    static let miroPrefix = Array("eyJtaXJvLm9yaWdpbiI6".utf8)
+
+    static func isLetter(_ c: UInt8) -> Bool { (c | 0x20) >= 0x61 && (c | 0x20) <= 0x7A }
+    static func isDigit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
+    /// `[A-Za-z0-9_-]`: parameter-name characters, and the base64url alphabet.
+    static func isNameByte(_ c: UInt8) -> Bool {
+        isLetter(c) || isDigit(c) || c == UInt8(ascii: "_") || c == UInt8(ascii: "-")
+    }
+    static func isSpace(_ c: UInt8) -> Bool { c == 0x20 || (c >= 0x09 && c <= 0x0D) }
+
+    /// Where a `name=value` value ends in free text: `&`, whitespace, a quote, `<`, `>`, `#`, `;`,
+    /// a backslash or a control character; in binary data also any byte ≥ 0x80.
+    static func endsParamValue(_ c: UInt8, binary: Bool) -> Bool {
+        switch c {
+        case 0x00...0x20, 0x7F, UInt8(ascii: "&"), UInt8(ascii: "\""), UInt8(ascii: "'"), UInt8(ascii: "<"),
+             UInt8(ascii: ">"), UInt8(ascii: "#"), UInt8(ascii: ";"), UInt8(ascii: "\\"):
+            return true
+        default:
+            return binary && c >= 0x80
+        }
+    }
+
+    /// Length of the longest prefix of `b` that is well-formed UTF-8 (RFC 3629).
+    static func validUTF8Prefix(_ b: [UInt8]) -> Int {
+        var i = 0
+        let n = b.count
+        while i < n {
+            let c = b[i]
+            if c < 0x80 { i += 1; continue }
+            let len: Int
+            var lo: UInt8 = 0x80, hi: UInt8 = 0xBF
+            switch c {
+            case 0xC2...0xDF: len = 2
+            case 0xE0: len = 3; lo = 0xA0
+            case 0xE1...0xEC, 0xEE...0xEF: len = 3
+            case 0xED: len = 3; hi = 0x9F
+            case 0xF0: len = 4; lo = 0x90
+            case 0xF1...0xF3: len = 4
+            case 0xF4: len = 4; hi = 0x8F
+            default: return i
+            }
+            guard i + len <= n else { return i }
+            guard b[i + 1] >= lo, b[i + 1] <= hi else { return i }
+            for k in 2..<len where b[i + k] & 0xC0 != 0x80 { return i }
+            i += len
+        }
+        return n
+    }
+
+    static func find(_ needle: [UInt8], in b: [UInt8], from: Int) -> Int? {
+        guard let first = needle.first, b.count >= needle.count else { return nil }
+        var i = from
+        let last = b.count - needle.count
+        while i <= last {
+            if b[i] == first, has(needle, in: b, at: i) { return i }
+            i += 1
+        }
+        return nil
+    }
+
+    static func has(_ needle: [UInt8], in b: [UInt8], at i: Int) -> Bool {
+        guard i >= 0, i + needle.count <= b.count else { return false }
+        for k in 0..<needle.count where b[i + k] != needle[k] { return false }
+        return true
+    }
+
+    static func apply(_ edits: [(Range<Int>, String)], to b: [UInt8]) -> [UInt8] {
+        guard !edits.isEmpty else { return b }
+        var out: [UInt8] = []
+        out.reserveCapacity(b.count)
+        var cursor = 0
+        for (range, text) in edits where range.lowerBound >= cursor {
+            out.append(contentsOf: b[cursor..<range.lowerBound])
+            out.append(contentsOf: text.utf8)
+            cursor = range.upperBound
+        }
+        out.append(contentsOf: b[cursor...])
+        return out
+    }
+
+    /// End of a JWT starting at `p` (`eyJ[b64url]+\.[b64url]+\.[b64url]*`), or nil.
+    static func jwtEnd(_ b: [UInt8], at p: Int) -> Int? {
+        var q = p + 3
+        func run() -> Int { let s = q; while q < b.count, isNameByte(b[q]) { q += 1 }; return q - s }
+        guard run() >= 1, q < b.count, b[q] == UInt8(ascii: ".") else { return nil }
+        q += 1
+        guard run() >= 1, q < b.count, b[q] == UInt8(ascii: ".") else { return nil }
+        q += 1
+        _ = run()
+        return q
+    }
+
+    /// End of a Miro code or token starting at `p` (`eyJtaXJvLm9yaWdpbiI6[b64url]*_[b64url]+`), or nil.
+    static func miroEnd(_ b: [UInt8], at p: Int) -> Int? {
+        guard has(miroPrefix, in: b, at: p) else { return nil }
+        var q = p + miroPrefix.count
+        var lastUnderscore = -1
+        while q < b.count, isNameByte(b[q]) {
+            if b[q] == UInt8(ascii: "_") { lastUnderscore = q }
+            q += 1
+        }
+        // Greedy match: some `_` followed by at least one more character.
+        if lastUnderscore >= 0, lastUnderscore < q - 1 { return q }
+        var k = q - 2
+        while k >= p + miroPrefix.count, b[k] != UInt8(ascii: "_") { k -= 1 }
+        return k >= p + miroPrefix.count ? q : nil
+    }
+}
+
+extension Redactor {
+    /// The free-text scan: JSON pairs (when `jsonPairs`), escaped JSON pairs, HTML-escaped JSON
+    /// pairs, `name=value` pairs, then shapes. `binary`: values end at non-ASCII bytes.
+    func scanBytes(_ input: [UInt8], binary: Bool, jsonPairs: Bool) -> [UInt8] {
+        var b = input
+        if jsonPairs, b.contains(ByteScan.quote) { b = replacePairs(b, quote: ByteScan.plainQuote) }
+        if ByteScan.find(ByteScan.htmlQuote, in: b, from: 0) != nil { b = replacePairs(b, quote: ByteScan.htmlQuote) }
+        if b.contains(ByteScan.backslash) { b = replacePairs(b, quote: ByteScan.escapedQuote) }
+        if b.contains(ByteScan.equals) { b = replaceParams(b, binary: binary) }
+        return replaceShapes(b)
+    }
+
+    /// `name=value` where `name` is a secret parameter (not preceded by a name character).
+    private func replaceParams(_ b: [UInt8], binary: Bool) -> [UInt8] {
+        var edits: [(Range<Int>, String)] = []
+        var i = 0
+        while i < b.count {
+            guard let eq = b[i...].firstIndex(of: ByteScan.equals) else { break }
+            var s = eq
+            while s > 0, ByteScan.isNameByte(b[s - 1]) { s -= 1 }
+            guard s < eq, ByteScan.isLetter(b[s]),
+                  let role = SecretNames.role(forParameter: String(decoding: b[s..<eq], as: UTF8.self)) else {
+                i = eq + 1  // a non-secret value may carry `code=…` itself (an unencoded nested URL)
+                continue
+            }
+            var e = eq + 1
+            while e < b.count, !ByteScan.endsParamValue(b[e], binary: binary) { e += 1 }
+            if let r = replacement(role: role, value: Coding.formDecode(Array(b[(eq + 1)..<e]))) {
+                edits.append(((eq + 1)..<e, r))
+            }
+            i = max(e, eq + 1)
+        }
+        return ByteScan.apply(edits, to: b)
+    }
+
+    /// `Q name Q ws : ws Q value` with the quote token `Q` (`"`, `\"` or `&quot;`); the value runs
+    /// to its closing quote, or to the end of a truncated text.
+    private func replacePairs(_ b: [UInt8], quote q: [UInt8]) -> [UInt8] {
+        var edits: [(Range<Int>, String)] = []
+        var i = 0
+        while let start = ByteScan.find(q, in: b, from: i) {
+            i = start + 1
+            var p = start + q.count
+            let nameStart = p
+            guard p < b.count, ByteScan.isLetter(b[p]) else { continue }
+            while p < b.count, ByteScan.isNameByte(b[p]) { p += 1 }
+            let nameEnd = p
+            guard ByteScan.has(q, in: b, at: p) else { continue }
+            p += q.count
+            while p < b.count, ByteScan.isSpace(b[p]) { p += 1 }
+            guard p < b.count, b[p] == UInt8(ascii: ":") else { continue }
+            p += 1
+            while p < b.count, ByteScan.isSpace(b[p]) { p += 1 }
+            guard ByteScan.has(q, in: b, at: p) else { continue }
+            p += q.count
+            let valueStart = p
+            switch q {
+            case ByteScan.plainQuote:
+                while p < b.count, b[p] != ByteScan.quote { p += b[p] == ByteScan.backslash ? 2 : 1 }
+            case ByteScan.escapedQuote:
+                while p < b.count, b[p] != ByteScan.quote {
+                    if b[p] == ByteScan.backslash {
+                        if p + 1 < b.count, b[p + 1] != ByteScan.quote { p += 2; continue }
+                        break
+                    }
+                    p += 1
+                }
+            default:
+                while p < b.count, !ByteScan.has(q, in: b, at: p),
+                      b[p] != ByteScan.quote, b[p] != UInt8(ascii: "<"), b[p] != UInt8(ascii: ">") { p += 1 }
+            }
+            let valueEnd = min(p, b.count)
+            i = max(valueEnd, start + 1)
+            guard let role = SecretNames.role(forParameter: String(decoding: b[nameStart..<nameEnd], as: UTF8.self))
+            else { continue }
+            var value = String(decoding: b[valueStart..<valueEnd], as: UTF8.self)
+            switch q {
+            case ByteScan.plainQuote: value = Coding.jsonUnescape(value)
+            case ByteScan.escapedQuote: value = Coding.jsonUnescape(Coding.jsonUnescape(value))
+            default: value = Coding.jsonUnescape(Coding.htmlUnescape(value))
+            }
+            if let r = replacement(role: role, value: value) { edits.append((valueStart..<valueEnd, r)) }
+        }
+        return ByteScan.apply(edits, to: b)
+    }
+
+    /// JWTs (role `jwt`) and Miro-shaped codes and tokens (role `miro_token`).
+    func replaceShapes(_ b: [UInt8]) -> [UInt8] {
+        var edits: [(Range<Int>, String)] = []
+        var i = 0
+        while let p = ByteScan.find(ByteScan.eyJ, in: b, from: i) {
+            if let end = ByteScan.jwtEnd(b, at: p) ?? ByteScan.miroEnd(b, at: p) {
+                let role = ByteScan.jwtEnd(b, at: p) != nil ? "jwt" : "miro_token"
+                if let r = replacement(role: role, value: String(decoding: b[p..<end], as: UTF8.self)) {
+                    edits.append((p..<end, r))
+                }
+                i = end
+            } else {
+                i = p + 3
+            }
+        }
+        return ByteScan.apply(edits, to: b)
+    }
+}

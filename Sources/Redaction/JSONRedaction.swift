@@ -1,0 +1,138 @@
+import Foundation
+
+extension Redactor {
+    /// Redacts a JSON text without re-serializing it: a tolerant tokenizer finds every string,
+    /// tells keys from values, and replaces only the contents of string values under a secret key
+    /// (at any depth, including strings in an array under a secret key). Numbers, whitespace, key
+    /// order and escapes elsewhere stay byte for byte (big integers such as Miro team ids > 2^53
+    /// survive). Truncated JSON works: an unterminated string value under a secret key is replaced
+    /// up to the end. A non-secret string that is itself JSON, a URL or a form is redacted inside.
+    public func redactJSON(_ text: String) -> String {
+        redactJSON(text, depth: 0)
+    }
+
+    /// An error identifier such as Miro's `oauthError` or `tokenNotProvided`: at most 64
+    /// characters, a letter first, then letters and digits in groups joined by `.`, `_` or `-`.
+    static func isErrorCode(_ value: String) -> Bool {
+        let b = Array(value.utf8)
+        guard (1...64).contains(b.count), ByteScan.isLetter(b[0]) else { return false }
+        var previousWasSeparator = false
+        for c in b.dropFirst() {
+            if ByteScan.isLetter(c) || ByteScan.isDigit(c) {
+                previousWasSeparator = false
+            } else if c == UInt8(ascii: ".") || c == UInt8(ascii: "_") || c == UInt8(ascii: "-") {
+                if previousWasSeparator { return false }
+                previousWasSeparator = true
+            } else {
+                return false
+            }
+        }
+        return !previousWasSeparator
+    }
+
+    private enum Frame {
+        case object(id: Int)
+        case array(key: String?)
+    }
+
+    private struct StringValue {
+        var content: Range<Int>
+        var key: String?
+        var objectID: Int?
+    }
+
+    func redactJSON(_ text: String, depth: Int) -> String {
+        let b = Array(text.utf8)
+        let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
+        func isSpace(_ c: UInt8) -> Bool { c == 0x20 || c == 0x09 || c == 0x0A || c == 0x0D }
+        func decode(_ r: Range<Int>) -> String { Coding.jsonUnescape(String(decoding: b[r], as: UTF8.self)) }
+
+        var stack: [Frame] = []
+        var keysByObject: [Int: Set<String>] = [:]
+        var values: [StringValue] = []
+        var pendingKey: String?
+        var nextID = 0
+        var i = 0
+        while i < b.count {
+            let c = b[i]
+            if c == quote {
+                let start = i + 1
+                var j = start
+                while j < b.count, b[j] != quote {
+                    j += b[j] == backslash ? 2 : 1
+                }
+                let end = min(j, b.count)
+                i = end + 1
+                var k = i
+                while k < b.count, isSpace(b[k]) { k += 1 }
+                if k < b.count, b[k] == UInt8(ascii: ":"), case let .object(id)? = stack.last {
+                    let key = decode(start..<end)
+                    pendingKey = key
+                    keysByObject[id, default: []].insert(SecretNames.canonical(key))
+                    i = k + 1
+                    continue
+                }
+                switch stack.last {
+                case let .object(id)?:
+                    values.append(StringValue(content: start..<end, key: pendingKey, objectID: id))
+                case let .array(key)?:
+                    values.append(StringValue(content: start..<end, key: key, objectID: nil))
+                case nil:
+                    values.append(StringValue(content: start..<end, key: nil, objectID: nil))
+                }
+                pendingKey = nil
+                continue
+            }
+            switch c {
+            case UInt8(ascii: "{"):
+                stack.append(.object(id: nextID))
+                nextID += 1
+                pendingKey = nil
+            case UInt8(ascii: "["):
+                if case let .array(key)? = stack.last, pendingKey == nil {
+                    stack.append(.array(key: key))
+                } else {
+                    stack.append(.array(key: pendingKey))
+                }
+                pendingKey = nil
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                if !stack.isEmpty { stack.removeLast() }
+                pendingKey = nil
+            case UInt8(ascii: ","), UInt8(ascii: ":"):
+                break
+            default:
+                if !isSpace(c) { pendingKey = nil }  // number or literal
+            }
+            i += 1
+        }
+
+        let envelopeKeys: Set<String> = ["message", "error", "errordescription", "errormessage", "errors"]
+        var replacements: [(Range<Int>, String)] = []
+        for v in values {
+            if let key = v.key, let role = SecretNames.role(forParameter: key) {
+                let value = decode(v.content)
+                if role == "code", let id = v.objectID, !(keysByObject[id] ?? []).isDisjoint(with: envelopeKeys),
+                   Self.isErrorCode(value) {
+                    continue
+                }
+                if let r = replacement(role: role, value: value) { replacements.append((v.content, r)) }
+            } else if depth < 3, let first = v.content.first.map({ b[$0] }),
+                      first == UInt8(ascii: "{") || first == UInt8(ascii: "[") || b[v.content].contains(UInt8(ascii: "=")) {
+                let value = decode(v.content)
+                let inner = redactNested(value, depth: depth + 1)
+                if inner != value { replacements.append((v.content, Coding.jsonEscape(inner))) }
+            }
+        }
+        guard !replacements.isEmpty else { return text }
+        var out: [UInt8] = []
+        out.reserveCapacity(b.count)
+        var cursor = 0
+        for (range, r) in replacements {
+            out.append(contentsOf: b[cursor..<range.lowerBound])
+            out.append(contentsOf: r.utf8)
+            cursor = range.upperBound
+        }
+        out.append(contentsOf: b[cursor...])
+        return String(decoding: out, as: UTF8.self)
+    }
+}

@@ -1,0 +1,130 @@
+import Foundation
+
+extension Redactor {
+    /// Redacts secrets found by shape in free text: JWTs (role `jwt`) and Miro-shaped codes and
+    /// tokens (role `miro_token`). Nothing else is changed.
+    public func redactShapes(in text: String) -> String {
+        String(decoding: replaceShapes(Array(text.utf8)), as: UTF8.self)
+    }
+
+    /// Redacts every secret recognizable in free text (an error string, a log line, a finding's
+    /// evidence, an HTML page): `"name": "value"` pairs (also backslash- or `&quot;`-escaped) and
+    /// `name=value` pairs whose name is a secret parameter (`SecretNames.role(forParameter:)`),
+    /// then JWTs and Miro-shaped tokens.
+    public func redactText(_ text: String) -> String {
+        redactText(text, jsonPairs: true)
+    }
+
+    /// Redacts a URL or request target: the userinfo password, the values of secret query
+    /// parameters (fingerprinted after one level of form decoding), secret parameters in the
+    /// fragment when `fragmentAware` (`#access_token=…` of the implicit grant), then everything
+    /// by shape. Non-secret bytes are unchanged. Use it for the proxy's live lines too.
+    public func redactURL(_ url: String, fragmentAware: Bool = true) -> String {
+        redactURL(url, fragmentAware: fragmentAware, depth: 0)
+    }
+
+    /// Redacts an `application/x-www-form-urlencoded` string (a form body or a query without `?`):
+    /// the values of secret fields are replaced, order and every other byte are kept.
+    public func redactForm(_ form: String) -> String {
+        redactText(redactParams(form, depth: 0), jsonPairs: false)
+    }
+
+    // MARK: - Internals
+
+    func redactText(_ text: String, jsonPairs: Bool) -> String {
+        let bytes = Array(text.utf8)
+        let out = scanBytes(bytes, binary: false, jsonPairs: jsonPairs)
+        return out == bytes ? text : String(decoding: out, as: UTF8.self)
+    }
+
+    /// `k=v(&k=v)*`: values of secret keys replaced by placeholders of their form-decoded value;
+    /// a non-secret value that decodes to a URL, form or JSON string carrying secrets is redacted
+    /// inside and re-encoded.
+    func redactParams(_ s: String, depth: Int) -> String {
+        guard s.unicodeScalars.contains("=") else { return s }
+        return s.splitScalars("&").map { part -> String in
+            guard let (rawKey, rawValue) = part.splitOnce("=") else { return part }
+            let key = Coding.formDecode(Array(rawKey.utf8))
+            if let role = SecretNames.role(forParameter: key) {
+                guard let r = replacement(role: role, value: Coding.formDecode(Array(rawValue.utf8))) else { return part }
+                return rawKey + "=" + r
+            }
+            guard depth < 3, rawValue.unicodeScalars.contains("%") || rawValue.unicodeScalars.contains("+") else {
+                return part
+            }
+            let value = Coding.formDecode(Array(rawValue.utf8))
+            if value.unicodeScalars.contains("=") || value.hasPrefix("{") || value.hasPrefix("[") {
+                let inner = redactNested(value, depth: depth + 1)
+                if inner != value { return rawKey + "=" + Coding.percentEncode(inner) }
+            }
+            return part
+        }.joined(separator: "&")
+    }
+
+    func redactURL(_ url: String, fragmentAware: Bool, depth: Int) -> String {
+        var rest = url
+        var fragment: String?
+        if fragmentAware, let (before, after) = url.splitOnce("#") {
+            rest = before
+            fragment = after
+        }
+        var query: String?
+        if let (before, after) = rest.splitOnce("?") {
+            rest = before
+            query = after
+        }
+        var out = redactUserinfo(rest)
+        if let query { out += "?" + redactParams(query, depth: depth) }
+        if let fragment {
+            out += "#" + (fragment.unicodeScalars.contains("=") ? redactParams(fragment, depth: depth) : fragment)
+        }
+        return redactText(out, jsonPairs: false)
+    }
+
+    /// `scheme://user:password@host/…`: the password becomes a placeholder (role `password`).
+    private func redactUserinfo(_ s: String) -> String {
+        guard let schemeEnd = s.range(of: "://") else { return s }
+        let authorityStart = schemeEnd.upperBound
+        let afterScheme = s.unicodeScalars[authorityStart...]
+        let authorityEnd = afterScheme.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? s.endIndex
+        let authority = s.scalarSlice(authorityStart..<authorityEnd)
+        guard let at = authority.unicodeScalars.lastIndex(of: "@") else { return s }
+        let userinfo = authority.scalarSlice(authority.startIndex..<at)
+        guard let (user, rawPassword) = userinfo.splitOnce(":"),
+              let r = replacement(role: "password", value: Coding.formDecode(Array(rawPassword.utf8), plusAsSpace: false))
+        else { return s }
+        return s.scalarSlice(s.startIndex..<authorityStart) + user + ":" + r
+            + authority.scalarSlice(at..<authority.endIndex) + s.scalarSlice(authorityEnd..<s.endIndex)
+    }
+
+    /// A decoded string value (JSON string, form value) that may itself be JSON, a URL or a form.
+    func redactNested(_ value: String, depth: Int) -> String {
+        let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
+        if trimmed.hasPrefix("{") || trimmed.hasPrefix("[") {
+            return redactText(redactJSON(value, depth: depth), jsonPairs: false)
+        }
+        if value.contains("://") || value.hasPrefix("/") || value.hasPrefix("?") {
+            return redactURL(value, fragmentAware: true, depth: depth)
+        }
+        if looksLikeForm(value) {
+            return redactText(redactParams(value, depth: depth), jsonPairs: true)
+        }
+        return redactText(value, jsonPairs: true)
+    }
+
+    /// True when `text` has the shape `k=v(&k=v)*` (empty pieces allowed; keys made of URL
+    /// characters; values anything but `&`).
+    func looksLikeForm(_ text: String) -> Bool {
+        var sawPair = false
+        for part in text.splitScalars("&") where !part.isEmpty {
+            guard let (key, _) = part.splitOnce("="), !key.isEmpty,
+                  key.unicodeScalars.allSatisfy({ s in
+                      s.isASCII && (s.properties.isAlphabetic || ("0"..."9").contains(s)
+                          || "._-[]%+*~:".unicodeScalars.contains(s))
+                  })
+            else { return false }
+            sawPair = true
+        }
+        return sawPair
+    }
+}
