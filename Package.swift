@@ -100,6 +100,14 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "SandboxTests",
+            dependencies: [
+                "Sandbox", "CertificateAuthority",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
             name: "RedactionTests",
             dependencies: ["Redaction", "TokentapCore"]
         ),

@@ -30,7 +30,7 @@ final class ConnectHandler: ChannelInboundHandler, RemovableChannelHandler {
     private(set) var state: State = .idle
     private let env: ProxyEnvironment
     private let decoder: ByteToMessageHandler<HTTPRequestDecoder>
-    private var clientAddress: String?
+    private var remoteAddress: String?
 
     init(env: ProxyEnvironment, decoder: ByteToMessageHandler<HTTPRequestDecoder>) {
         self.env = env
@@ -38,8 +38,16 @@ final class ConnectHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        clientAddress = context.channel.remoteAddress?.ipPortText
+        remoteAddress = context.channel.remoteAddress?.ipPortText
     }
+
+    func channelActive(context: ChannelHandlerContext) {
+        remoteAddress = context.channel.remoteAddress?.ipPortText
+        context.fireChannelActive()
+    }
+
+    /// `ip:port` of the client.
+    private var clientAddress: String? { remoteAddress }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if state == .forwarding {

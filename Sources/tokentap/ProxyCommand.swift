@@ -181,17 +181,9 @@ final class RunningProxy: Sendable {
 
     /// Waits for SIGINT or SIGTERM.
     func waitForSignal() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let once = SignalOnce(continuation)
-            for sig in [SIGINT, SIGTERM] {
-                signal(sig, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-                source.setEventHandler { once.fire() }
-                source.resume()
-                once.keep(source)
-            }
-        }
+        await waitForTerminationSignal()
     }
+
 
     /// Closes the listener, lets in-flight exchanges finish (5 s at most), flushes the recording.
     func stop() async {
@@ -221,5 +213,19 @@ private final class SignalOnce: @unchecked Sendable {
         continuation = nil
         lock.unlock()
         c?.resume()
+    }
+}
+
+/// Waits for SIGINT or SIGTERM (`proxy`, `sandbox`).
+func waitForTerminationSignal() async {
+    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+        let once = SignalOnce(continuation)
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { once.fire() }
+            source.resume()
+            once.keep(source)
+        }
     }
 }

@@ -351,6 +351,24 @@ struct SandboxFlowTests {
         }
     }
 
+    @Test func garbageAndOversizedRequestsGet4xxAndTheServerLivesOn() async throws {
+        try await SandboxHarness.with { sandbox in
+            // Not HTTP at all, over real TLS: NIOHTTP1's error handling answers 400 and closes.
+            let (code, stdout, stderr) = try await SandboxHarness.run("/bin/sh", ["-c",
+                "printf 'NOT HTTP AT ALL\\r\\n\\r\\n' | /usr/bin/openssl s_client -quiet -connect 127.0.0.1:\(sandbox.port) "
+                + "-servername api.miro.com -CAfile '\(sandbox.server.caCertificatePath)' -verify_return_error 2>/dev/null"])
+            #expect(stdout.hasPrefix("HTTP/1.1 400"), "exit \(code): \(stdout) \(stderr)")
+
+            // A body over 1 MiB: 413 with the envelope.
+            let big = sandbox.directory.appendingPathComponent("big-body")
+            try Data(repeating: UInt8(ascii: "a"), count: (1 << 20) + 1).write(to: big)
+            let oversized = try await sandbox.curl(["--data-binary", "@\(big.path)", "\(sandbox.api)/v1/oauth/token"])
+            expectEnvelope(oversized, status: 413, code: "payloadTooLarge")
+
+            #expect(try await sandbox.code().hasPrefix(Self.prefix))
+        }
+    }
+
     @Test func caFilesAreWrittenToTheCertsFolder() async throws {
         try await SandboxHarness.with { sandbox in
             let certs = sandbox.directory.appendingPathComponent("certs")
