@@ -114,9 +114,10 @@ struct ProxyCommand: AsyncParsableCommand {
     func run() async throws {
         let config = try options.configuration(defaultListen: "127.0.0.1:8877")
         let home = try homeOptions.resolve()
+        let signals = TerminationSignals.install()
         let running = try await RunningProxy.start(config: config, home: home, keepSecrets: options.keepSecrets,
                                                    announce: true)
-        await running.waitForSignal()
+        await signals.wait()
         await running.stop()
     }
 }
@@ -179,10 +180,6 @@ final class RunningProxy: Sendable {
         return RunningProxy(server: server, pipeline: pipeline, group: group, address: address, paths: paths)
     }
 
-    /// Waits for SIGINT or SIGTERM.
-    func waitForSignal() async {
-        await waitForTerminationSignal()
-    }
 
 
     /// Closes the listener, lets in-flight exchanges finish (5 s at most), flushes the recording.
@@ -193,39 +190,46 @@ final class RunningProxy: Sendable {
     }
 }
 
-/// Resumes a continuation once, from whichever signal comes first.
-private final class SignalOnce: @unchecked Sendable {
+/// SIGINT/SIGTERM caught from the moment `install()` returns (before `listening on` is printed,
+/// so a supervisor that signals right after start-up still gets a clean exit 0).
+final class TerminationSignals: @unchecked Sendable {
     private let lock = NSLock()
+    private var fired = false
     private var continuation: CheckedContinuation<Void, Never>?
     private var sources: [DispatchSourceSignal] = []
 
-    init(_ continuation: CheckedContinuation<Void, Never>) { self.continuation = continuation }
-
-    func keep(_ source: DispatchSourceSignal) {
-        lock.lock()
-        sources.append(source)
-        lock.unlock()
+    static func install() -> TerminationSignals {
+        let signals = TerminationSignals()
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { signals.fire() }
+            source.resume()
+            signals.sources.append(source)
+        }
+        return signals
     }
 
-    func fire() {
+    private func fire() {
         lock.lock()
+        fired = true
         let c = continuation
         continuation = nil
         lock.unlock()
         c?.resume()
     }
-}
 
-/// Waits for SIGINT or SIGTERM (`proxy`, `sandbox`).
-func waitForTerminationSignal() async {
-    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-        let once = SignalOnce(continuation)
-        for sig in [SIGINT, SIGTERM] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { once.fire() }
-            source.resume()
-            once.keep(source)
+    /// Returns once a signal has arrived (at once if one already did).
+    func wait() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            lock.lock()
+            if fired {
+                lock.unlock()
+                c.resume()
+            } else {
+                continuation = c
+                lock.unlock()
+            }
         }
     }
 }

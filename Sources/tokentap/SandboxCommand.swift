@@ -38,6 +38,7 @@ struct SandboxCommand: AsyncParsableCommand {
         let home = try homeOptions.resolve()
         var logger = Logger(label: "tokentap.sandbox") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = ProcessInfo.processInfo.environment["TOKENTAP_DEBUG"] != nil ? .debug : .notice
+        let signals = TerminationSignals.install()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let server: SandboxServer
         let bound: SocketAddress
@@ -55,7 +56,7 @@ struct SandboxCommand: AsyncParsableCommand {
         print("demo app: \(demo.clientID) \(demo.clientSecret) \(demo.redirectURI)")
         print("sandbox CA: \(server.caCertificatePath)")
         print("listening on \(ProxyServer.describe(bound))")
-        await waitForTerminationSignal()
+        await signals.wait()
         try? await server.shutdown()
         try? await group.shutdownGracefully()
     }

@@ -4,14 +4,13 @@ import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
-import NIOHTTPCompression
 import NIOPosix
 import NIOSSL
 
 /// A real HTTPS server on loopback with its own test CA, standing in for an upstream.
 ///
-/// Routes: `POST /echo` (JSON echo of method, target and body), `GET /gzip` (chunked,
-/// gzip-encoded by NIOHTTPCompression when asked), `GET /bytes?size=N&seed=S` (N deterministic
+/// Routes: `POST /echo` (JSON echo of method, target and body), `GET /gzip` (chunked and
+/// gzip-encoded: `gzipBody`, made by the gzip tool at start), `GET /bytes?size=N&seed=S` (N deterministic
 /// bytes, streamed), `GET /slow?ms=N` (answers after N ms), anything else: 200 "ok".
 /// Leaves are chosen by SNI (any name gets one), so the same server poses as api.miro.com and
 /// localhost.
@@ -25,6 +24,22 @@ final class TestUpstream: @unchecked Sendable {
     let seen = NIOLockedValueBox<[String]>([])
     /// TCP connections accepted.
     let connections = NIOLockedValueBox(0)
+    /// 20 JSON lines, gzip-compressed by the system's gzip; `/gzip` serves it chunked.
+    static let jsonLines: String = (0..<20).map { "{\"chunk\":\($0),\"pad\":\"\(String(repeating: "z", count: 200))\"}\n" }.joined()
+    static let gzipBody: [UInt8] = {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/gzip")
+        process.arguments = ["-c", "-n"]
+        let input = Pipe(), output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        try! process.run()
+        input.fileHandleForWriting.write(Data(jsonLines.utf8))
+        try! input.fileHandleForWriting.close()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Array(data)
+    }()
 
     init(directory: URL) throws {
         let (cert, key) = try CertificateAuthority.makeCA(commonName: "tokentap test upstream CA")
@@ -59,7 +74,6 @@ final class TestUpstream: @unchecked Sendable {
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(NIOSSLServerHandler(context: context))
                     try sync.configureHTTPServerPipeline(withErrorHandling: true)
-                    try sync.addHandler(HTTPResponseCompressor())
                     try sync.addHandler(TestUpstreamHandler(seen: seen))
                 }
             }
@@ -129,10 +143,13 @@ private final class TestUpstreamHandler: ChannelInboundHandler {
         case "/gzip":
             var headers = HTTPHeaders()
             headers.add(name: "Content-Type", value: "application/json")
+            headers.add(name: "Content-Encoding", value: "gzip")
+            headers.add(name: "Transfer-Encoding", value: "chunked")
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
-            for i in 0..<20 {
-                let line = "{\"chunk\":\(i),\"pad\":\"\(String(repeating: "z", count: 200))\"}\n"
-                context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: line)))), promise: nil)
+            let body = TestUpstream.gzipBody
+            for start in stride(from: 0, to: body.count, by: 64) {
+                let chunk = body[start..<min(start + 64, body.count)]
+                context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: chunk)))), promise: nil)
             }
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         case "/bytes":
