@@ -24,9 +24,19 @@ final class TestUpstream: @unchecked Sendable {
     let seen = NIOLockedValueBox<[String]>([])
     /// TCP connections accepted.
     let connections = NIOLockedValueBox(0)
-    /// 20 JSON lines, gzip-compressed by the system's gzip; `/gzip` serves it chunked.
-    static let jsonLines: String = (0..<20).map { "{\"chunk\":\($0),\"pad\":\"\(String(repeating: "z", count: 200))\"}\n" }.joined()
-    static let gzipBody: [UInt8] = {
+    /// Canned responses served at `/fixture/NAME`.
+    let fixtures = NIOLockedValueBox<[String: Fixture]>([:])
+
+    /// A canned response; `gzipChunked` sends the body gzip-encoded (system gzip) and chunked.
+    struct Fixture: Sendable {
+        var status: Int = 200
+        var headers: [(String, String)] = []
+        var body: String = ""
+        var gzipChunked = false
+    }
+
+    /// `data` gzip-compressed by the system's gzip tool.
+    static func gzip(_ data: Data) -> [UInt8] {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/gzip")
         process.arguments = ["-c", "-n"]
@@ -34,12 +44,15 @@ final class TestUpstream: @unchecked Sendable {
         process.standardInput = input
         process.standardOutput = output
         try! process.run()
-        input.fileHandleForWriting.write(Data(jsonLines.utf8))
+        input.fileHandleForWriting.write(data)
         try! input.fileHandleForWriting.close()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
+        let out = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return Array(data)
-    }()
+        return Array(out)
+    }
+    /// 20 JSON lines, gzip-compressed by the system's gzip; `/gzip` serves it chunked.
+    static let jsonLines: String = (0..<20).map { "{\"chunk\":\($0),\"pad\":\"\(String(repeating: "z", count: 200))\"}\n" }.joined()
+    static let gzipBody: [UInt8] = gzip(Data(jsonLines.utf8))
 
     init(directory: URL) throws {
         let (cert, key) = try CertificateAuthority.makeCA(commonName: "tokentap test upstream CA")
@@ -66,6 +79,7 @@ final class TestUpstream: @unchecked Sendable {
         let context = try NIOSSLContext(configuration: config)
         let seen = self.seen
         let connections = self.connections
+        let fixtures = self.fixtures
         channel = try ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
@@ -74,7 +88,7 @@ final class TestUpstream: @unchecked Sendable {
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(NIOSSLServerHandler(context: context))
                     try sync.configureHTTPServerPipeline(withErrorHandling: true)
-                    try sync.addHandler(TestUpstreamHandler(seen: seen))
+                    try sync.addHandler(TestUpstreamHandler(seen: seen, fixtures: fixtures))
                 }
             }
             .bind(host: "127.0.0.1", port: 0).wait()
@@ -97,10 +111,14 @@ private final class TestUpstreamHandler: ChannelInboundHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     let seen: NIOLockedValueBox<[String]>
+    let fixtures: NIOLockedValueBox<[String: TestUpstream.Fixture]>
     var head: HTTPRequestHead?
     var body = ByteBuffer()
 
-    init(seen: NIOLockedValueBox<[String]>) { self.seen = seen }
+    init(seen: NIOLockedValueBox<[String]>, fixtures: NIOLockedValueBox<[String: TestUpstream.Fixture]>) {
+        self.seen = seen
+        self.fixtures = fixtures
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
@@ -132,6 +150,23 @@ private final class TestUpstreamHandler: ChannelInboundHandler {
     private func respond(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
         let path = String(head.uri.prefix { $0 != "?" })
         let q = query(head.uri)
+        if path.hasPrefix("/fixture/"), let fixture = fixtures.withLockedValue({ $0[String(path.dropFirst(9))] }) {
+            var headers = HTTPHeaders(fixture.headers)
+            var bytes = Array(fixture.body.utf8)
+            if fixture.gzipChunked {
+                bytes = TestUpstream.gzip(Data(bytes))
+                headers.add(name: "Content-Encoding", value: "gzip")
+                headers.add(name: "Transfer-Encoding", value: "chunked")
+            } else {
+                headers.add(name: "Content-Length", value: String(bytes.count))
+            }
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: fixture.status), headers: headers))), promise: nil)
+            for start in stride(from: 0, to: bytes.count, by: 50) {
+                context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: bytes[start..<min(start + 50, bytes.count)])))), promise: nil)
+            }
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            return
+        }
         switch path {
         case "/echo":
             let json: [String: Any] = [

@@ -1,0 +1,208 @@
+import Foundation
+import Testing
+
+/// The OAuth doctor end to end (issue 7): Python clients make the mistakes of oauth-rules.md on
+/// purpose, through the real proxy against `tokentap sandbox`, each in its own session; then
+/// `tokentap doctor --session S --json` must name the right rule on the failing exchange, and
+/// `tokentap list --json` must show the rule id in that exchange's `findings`. Correct flows must
+/// produce no `error` or `warning` finding. Serialized; each test has its own sandbox and home.
+@Suite("Doctor end to end", .serialized)
+final class DoctorEndToEndTests {
+    let rig: SandboxRig
+
+    init() throws {
+        rig = try SandboxRig()
+    }
+
+    deinit { rig.stop() }
+
+    /// What one client run left behind.
+    struct Diagnosis {
+        var session: String
+        /// The client's own view: `[{name, status, body}]`.
+        var steps: [[String: Any]]
+        /// `tokentap list --json` of the session.
+        var list: [[String: Any]]
+        /// `tokentap doctor --json` of the session.
+        var doctor: [String: Any]
+
+        var findings: [[String: Any]] { doctor["findings"] as? [[String: Any]] ?? [] }
+        var timeline: [[String: Any]] { doctor["timeline"] as? [[String: Any]] ?? [] }
+        /// Findings of severity error or warning.
+        var serious: [[String: Any]] { findings.filter { ["error", "warning"].contains($0["severity"] as? String ?? "") } }
+
+        func step(_ name: String) -> [String: Any]? { steps.first { $0["name"] as? String == name } }
+        func status(_ name: String) -> Int? { step(name)?["status"] as? Int }
+        func body(_ name: String) -> String { step(name)?["body"] as? String ?? "" }
+
+        /// The recorded token endpoint requests, in order.
+        var tokenRequests: [[String: Any]] {
+            list.filter { ($0["url"] as? String)?.hasPrefix(SandboxRig.tokenURL) == true }
+        }
+        func findings(_ rule: String) -> [[String: Any]] { findings.filter { $0["rule"] as? String == rule } }
+        /// Rule ids `list` shows for one exchange.
+        func listedRules(_ exchange: [String: Any]) -> [String] { exchange["findings"] as? [String] ?? [] }
+        /// Everything the doctor printed, for failure messages.
+        var dump: String {
+            let data = try? JSONSerialization.data(withJSONObject: doctor, options: [.prettyPrinted, .sortedKeys])
+            return data.map { String(decoding: $0, as: UTF8.self) } ?? "\(doctor)"
+        }
+    }
+
+    /// Runs `doctor_clients.py MODE` through a proxy recording session `doctor-MODE`, stops the proxy
+    /// (so every exchange is written), and reads back `list` and `doctor`.
+    func run(_ mode: String) throws -> Diagnosis {
+        let session = "doctor-\(mode)"
+        let proxy = try rig.startProxy(session: session)
+        let output: [String: Any]
+        do {
+            output = try rig.python(proxy, script: "doctor_clients.py", [mode, rig.clientID, rig.clientSecret, rig.redirectURI])
+        } catch {
+            proxy.stop()
+            throw error
+        }
+        #expect(proxy.stop() == 0, "proxy stderr: \(proxy.errorText.withLockedValue { $0 })")
+        return Diagnosis(session: session, steps: output["steps"] as? [[String: Any]] ?? [],
+                         list: try rig.list(session: session), doctor: try rig.doctor(session: session))
+    }
+
+    /// The doctor names `rule` with `severity` on `exchange` (an entry of `list`), and `list` shows the
+    /// rule id in that exchange's `findings`. Returns the finding.
+    @discardableResult
+    func expectRule(_ rule: String, on exchange: [String: Any]?, in d: Diagnosis, severity: String = "error",
+                    sourceLocation: SourceLocation = #_sourceLocation) -> [String: Any]? {
+        guard let exchange, let id = exchange["id"] as? Int else {
+            Issue.record("no recorded exchange to check \(rule) on; list: \(d.list)", sourceLocation: sourceLocation)
+            return nil
+        }
+        #expect(d.doctor["session"] as? String == d.session, sourceLocation: sourceLocation)
+        let finding = d.findings(rule).first { $0["exchange"] as? Int == id }
+        #expect(finding != nil, "doctor names \(rule) on #\(id); doctor said:\n\(d.dump)", sourceLocation: sourceLocation)
+        #expect(finding?["severity"] as? String == severity, "severity of \(rule): \(finding ?? [:])", sourceLocation: sourceLocation)
+        for key in ["confidence", "title", "fix", "reference"] {
+            #expect((finding?[key] as? String)?.isEmpty == false, "\(rule) has a \(key)", sourceLocation: sourceLocation)
+        }
+        #expect((finding?["evidence"] as? [String])?.isEmpty == false, "\(rule) has evidence", sourceLocation: sourceLocation)
+        #expect(d.listedRules(exchange).contains(rule), "list shows \(rule) on #\(id): \(exchange)", sourceLocation: sourceLocation)
+        return finding
+    }
+
+    /// No finding's text carries a raw secret of the demo app or the sandbox's code/token shape.
+    func expectNoSecrets(_ d: Diagnosis, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(!d.dump.contains(rig.clientSecret), "the client secret leaked into doctor output", sourceLocation: sourceLocation)
+        let listText = (try? JSONSerialization.data(withJSONObject: d.list)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        #expect(!listText.contains(rig.clientSecret), "the client secret leaked into list output", sourceLocation: sourceLocation)
+    }
+
+    @Test("a correct flow in the query-string style of Miro's SDKs: no error or warning")
+    func correctQueryStyle() throws {
+        let d = try run("correct-query")
+        #expect(d.steps.map { $0["status"] as? Int } == [302, 200, 200, 200, 200], "\(d.steps)")
+        #expect(d.serious.isEmpty, "false alarms:\n\(d.dump)")
+        let steps = d.timeline.map { $0["step"] as? String ?? "" }
+        for expected in ["authorize", "redirect", "token exchange", "api call", "refresh"] {
+            #expect(steps.contains(expected), "timeline has \(expected): \(steps)")
+        }
+        expectNoSecrets(d)
+    }
+
+    @Test("a correct flow with requests-oauthlib (form body, Basic and body credentials): no error or warning",
+          arguments: ["basic", "body"])
+    func correctOAuthlib(clientAuth: String) throws {
+        let session = "doctor-oauthlib-\(clientAuth)"
+        let proxy = try rig.startProxy(session: session)
+        let result: [String: Any]
+        do {
+            result = try rig.python(proxy, script: "oauthlib_flow.py", [rig.clientID, rig.clientSecret, rig.redirectURI, clientAuth])
+        } catch {
+            proxy.stop()
+            throw error
+        }
+        #expect(proxy.stop() == 0)
+        #expect((result["boards_new"] as? [String: Any])?["status"] as? Int == 200, "\(result)")
+        let d = Diagnosis(session: session, steps: [], list: try rig.list(session: session), doctor: try rig.doctor(session: session))
+        // The last call reuses the access token the refresh replaced: that one is expected to be named.
+        let lastCall = try #require(d.list.last)
+        #expect(lastCall["status"] as? Int == 401)
+        let unexpected = d.serious.filter { $0["exchange"] as? Int != lastCall["id"] as? Int }
+        #expect(unexpected.isEmpty, "false alarms:\n\(d.dump)")
+        expectRule("access-token-superseded", on: lastCall, in: d)
+        expectNoSecrets(d)
+    }
+
+    @Test("redirect_uri with a trailing slash at the exchange: redirect-uri-mismatch naming the trailing slash")
+    func trailingSlash() throws {
+        let d = try run("trailing-slash")
+        #expect(d.status("exchange") == 401)
+        #expect(d.body("exchange").contains("Redirect URI mismatch."))
+        let finding = expectRule("redirect-uri-mismatch", on: d.tokenRequests.last, in: d)
+        let text = ([finding?["title"] as? String ?? ""] + (finding?["evidence"] as? [String] ?? [])).joined(separator: " ")
+        #expect(text.contains("trailing slash"), "\(text)")
+        expectNoSecrets(d)
+    }
+
+    @Test("a code exchanged twice: code-reused on the second exchange, nothing serious on the first")
+    func codeTwice() throws {
+        let d = try run("code-twice")
+        #expect(d.status("exchange-1") == 200)
+        #expect(d.status("exchange-2") == 401)
+        #expect(d.tokenRequests.count == 2)
+        expectRule("code-reused", on: d.tokenRequests.last, in: d)
+        let first = try #require(d.tokenRequests.first)
+        #expect(!d.listedRules(first).contains("code-reused"))
+        #expect(d.serious.allSatisfy { $0["exchange"] as? Int != first["id"] as? Int }, "\(d.dump)")
+        // Replay before time: the reuse is not blamed on expiry or on the credentials.
+        #expect(d.findings("code-expired").isEmpty)
+        #expect(d.findings("server-rejected-credentials").isEmpty)
+        expectNoSecrets(d)
+    }
+
+    @Test("Basic credentials with a trailing newline (echo | base64): basic-auth-malformed")
+    func basicNewline() throws {
+        let d = try run("basic-newline")
+        #expect(d.status("exchange") == 401, "\(d.steps)")
+        expectRule("basic-auth-malformed", on: d.tokenRequests.last, in: d)
+        #expect(d.findings("server-rejected-credentials").isEmpty, "a request-side cause explains it:\n\(d.dump)")
+        expectNoSecrets(d)
+    }
+
+    @Test("a JSON body to Miro's token endpoint: body-not-form-encoded")
+    func jsonBody() throws {
+        let d = try run("json-body")
+        #expect(d.status("exchange") == 400, "\(d.steps)")
+        expectRule("body-not-form-encoded", on: d.tokenRequests.last, in: d)
+        expectNoSecrets(d)
+    }
+
+    @Test("a refresh with the refresh token a refresh already rotated: refresh-token-rotated")
+    func staleRefresh() throws {
+        let d = try run("stale-refresh")
+        #expect(d.steps.map { $0["status"] as? Int } == [302, 200, 200, 401], "\(d.steps)")
+        #expect(d.tokenRequests.count == 3)
+        expectRule("refresh-token-rotated", on: d.tokenRequests.last, in: d)
+        let firstRefresh = d.tokenRequests[1]
+        #expect(d.serious.allSatisfy { $0["exchange"] as? Int != firstRefresh["id"] as? Int }, "\(d.dump)")
+        expectNoSecrets(d)
+    }
+
+    @Test("a wrong client secret in a well-formed request: server-rejected-credentials")
+    func wrongSecret() throws {
+        let d = try run("wrong-secret")
+        #expect(d.status("exchange") == 401, "\(d.steps)")
+        expectRule("server-rejected-credentials", on: d.tokenRequests.last, in: d)
+        expectNoSecrets(d)
+    }
+
+    @Test("a code exchanged 660 s (sandbox clock) after the redirect: code-expired, not code-reused")
+    func expiredCode() throws {
+        let d = try run("expired-code")
+        #expect(d.status("advance") == 200, "\(d.steps)")
+        #expect(d.status("exchange") == 401)
+        #expect(d.body("exchange").contains("expired"))
+        let finding = expectRule("code-expired", on: d.tokenRequests.last, in: d)
+        #expect((finding?["title"] as? String)?.contains("11m") == true, "elapsed time shown: \(finding ?? [:])")
+        #expect(d.findings("code-reused").isEmpty)
+        #expect(d.timeline.contains { $0["step"] as? String == "test clock" }, "\(d.timeline)")
+        expectNoSecrets(d)
+    }
+}
