@@ -99,7 +99,7 @@ public final class CertificateAuthority: Sendable {
         // Key first: a crash between the two writes leaves a key without certificate, which the next
         // start reports instead of silently pairing a new certificate with it.
         try FileSystem.writeAtomically(Data(key.pemRepresentation.utf8), to: keyURL, mode: 0o600)
-        try FileSystem.writeAtomically(Data(pem.utf8), to: certificateURL, mode: 0o644)
+        try FileSystem.writeAtomically(Data((pem + "\n").utf8), to: certificateURL, mode: 0o644)
         return (try CertificateAuthority(certificate: cert, privateKey: key, certificateURL: certificateURL), true)
     }
 

@@ -145,6 +145,23 @@ final class ProxyEndToEndTests {
         #expect(ok.text.hasSuffix("\n200"))
     }
 
+    @Test("tokentap run sets the proxy and CA variables for one command and passes its exit code on")
+    func runCommandThroughProxy() throws {
+        let result = try tokentap(["run", "--home", home, "--session", "run1", "--map-remote", "api.miro.com=127.0.0.1:\(upstream.port)",
+                                   "--upstream-ca", upstream.caFile.path, "--",
+                                   "curl", "-sS", "-d", "a=1", "https://api.miro.com/echo"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.text.contains("\"body\":\"a=1\""))
+        let list = try tokentap(["list", "--home", home, "--session", "run1", "--json"])
+        let rows = try #require(try JSONSerialization.jsonObject(with: list.stdout) as? [[String: Any]])
+        #expect(rows.count == 1)
+        #expect(rows.first?["url"] as? String == "https://api.miro.com/echo")
+        let failing = try tokentap(["run", "--home", home, "--", "sh", "-c", "exit 3"])
+        #expect(failing.status == 3)
+        let missing = try tokentap(["run", "--home", home])
+        #expect(missing.status == 2)
+    }
+
     @Test("SIGTERM stops the proxy with exit code 0")
     func gracefulStop() throws {
         let proxy = try startProxy()
