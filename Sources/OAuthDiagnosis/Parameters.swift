@@ -198,18 +198,12 @@ public struct RequestParameters: Sendable, Hashable {
 
     /// Form decoding (HTML/URL form: `+` is space, then percent-decoding): (name, value, wire value).
     static func formPairs(_ s: String) -> [(String, String, String)] {
-        s.split(separator: "&", omittingEmptySubsequences: true).map { pair in
-            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let name = formDecode(String(kv[0]))
-            let wire = kv.count > 1 ? String(kv[1]) : ""
-            return (name, formDecode(wire), wire)
-        }
+        FormCoding.pairs(s).map { ($0.name, $0.value, $0.wire) }
     }
 
-    /// One level of form decoding; invalid percent sequences are kept as sent.
+    /// One level of form decoding, exactly as redaction fingerprints it (`FormCoding.decode`).
     static func formDecode(_ s: String) -> String {
-        let plus = s.replacingOccurrences(of: "+", with: " ")
-        return plus.removingPercentEncoding ?? plus
+        FormCoding.decode(s)
     }
 
     static func looksLikeForm(_ text: String) -> Bool {

@@ -183,7 +183,7 @@ extension Exchange {
 func formParameterNames(_ text: String) -> [String] {
     text.split(separator: "&").compactMap { pair in
         let name = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
-        let decoded = name.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? name
+        let decoded = FormCoding.decode(name)
         return decoded.isEmpty ? nil : decoded
     }
 }

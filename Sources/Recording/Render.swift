@@ -333,8 +333,7 @@ public enum Render {
     }
 
     private static func formDecode(_ s: String) -> String {
-        let plus = s.replacingOccurrences(of: "+", with: " ")
-        return plus.removingPercentEncoding ?? s
+        FormCoding.decode(s)
     }
 
     private static func looksLikeForm(_ text: String) -> Bool {

@@ -1,36 +1,12 @@
 import Foundation
+import TokentapCore
 
 /// Small codecs used by redaction: form/percent decoding (WHATWG URL "application/x-www-form-
 /// urlencoded parsing"), percent-encoding, JSON string escaping (RFC 8259 §7).
 enum Coding {
-    /// One level of form decoding: `+` → space, `%XX` → byte; malformed escapes kept literally;
-    /// the bytes are then read as UTF-8 (invalid sequences become U+FFFD).
+    /// One level of form decoding (`FormCoding.decode`, shared with the diagnosis).
     static func formDecode(_ bytes: [UInt8], plusAsSpace: Bool = true) -> String {
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count)
-        var i = 0
-        while i < bytes.count {
-            let b = bytes[i]
-            if b == UInt8(ascii: "+"), plusAsSpace {
-                out.append(0x20)
-            } else if b == UInt8(ascii: "%"), i + 2 < bytes.count, let h = hex(bytes[i + 1]), let l = hex(bytes[i + 2]) {
-                out.append(h << 4 | l)
-                i += 2
-            } else {
-                out.append(b)
-            }
-            i += 1
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    private static func hex(_ b: UInt8) -> UInt8? {
-        switch b {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return b - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return b - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return b - UInt8(ascii: "A") + 10
-        default: return nil
-        }
+        FormCoding.decode(bytes, plusAsSpace: plusAsSpace)
     }
 
     /// Percent-encodes every byte of the UTF-8 form of `s` outside RFC 3986 unreserved characters.

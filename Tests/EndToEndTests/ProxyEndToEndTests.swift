@@ -6,33 +6,18 @@ import Testing
 /// starts its own proxy on a `:0` port in a temporary home.
 @Suite("Proxy end to end", .serialized)
 final class ProxyEndToEndTests {
-    let dir: URL
-    let upstream: TestUpstream
+    let fixture: UpstreamFixture
+    var dir: URL { fixture.dir }
+    var upstream: TestUpstream { fixture.upstream }
+    var home: String { fixture.home }
 
-    init() throws {
-        dir = try makeTemporaryDirectory()
-        upstream = try TestUpstream(directory: dir)
-        try upstream.start()
-    }
-
-    deinit {
-        upstream.stop()
-    }
-
-    var home: String { dir.appendingPathComponent("home").path }
-    var proxyCA: String { dir.appendingPathComponent("home/certs/tokentap-ca.pem").path }
+    init() throws { fixture = try UpstreamFixture() }
 
     func startProxy(_ extra: [String] = [], mapTo port: Int? = nil, trustUpstream: Bool = true) throws -> ServerProcess {
-        var args = ["proxy", "--home", home, "--listen", "127.0.0.1:0", "--session", "e2e",
-                    "--map-remote", "api.miro.com=127.0.0.1:\(port ?? upstream.port)"]
-        if trustUpstream { args += ["--upstream-ca", upstream.caFile.path] }
-        return try ServerProcess(args + extra)
+        try fixture.startProxy(extra, mapTo: port, trustUpstream: trustUpstream)
     }
 
-    /// curl through the proxy, trusting tokentap's CA. Returns the result; the body is stdout.
-    func curl(_ proxy: ServerProcess, _ args: [String]) throws -> CommandResult {
-        try runCommand("/usr/bin/curl", ["-sS", "--proxy", proxy.proxyURL, "--cacert", proxyCA, "--max-time", "30"] + args)
-    }
+    func curl(_ proxy: ServerProcess, _ args: [String]) throws -> CommandResult { try fixture.curl(proxy, args) }
 
     @Test("a form POST and a chunked gzip GET arrive through the proxy exactly as the server sent them")
     func formPostAndGzip() throws {

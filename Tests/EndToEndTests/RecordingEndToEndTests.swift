@@ -5,28 +5,17 @@ import Testing
 /// What the proxy records, read back with `tokentap list` and `show` (design.md's JSON shapes).
 @Suite("Recording end to end", .serialized)
 final class RecordingEndToEndTests {
-    let dir: URL
-    let upstream: TestUpstream
+    let fixture: UpstreamFixture
+    var dir: URL { fixture.dir }
+    var upstream: TestUpstream { fixture.upstream }
+    var home: String { fixture.home }
+    var proxyCA: String { fixture.proxyCA }
 
-    init() throws {
-        dir = try makeTemporaryDirectory()
-        upstream = try TestUpstream(directory: dir)
-        try upstream.start()
-    }
+    init() throws { fixture = try UpstreamFixture() }
 
-    deinit { upstream.stop() }
+    func startProxy(session: String = "rec") throws -> ServerProcess { try fixture.startProxy(session: session) }
 
-    var home: String { dir.appendingPathComponent("home").path }
-    var proxyCA: String { dir.appendingPathComponent("home/certs/tokentap-ca.pem").path }
-
-    func startProxy(session: String = "rec") throws -> ServerProcess {
-        try ServerProcess(["proxy", "--home", home, "--listen", "127.0.0.1:0", "--session", session,
-                           "--map-remote", "api.miro.com=127.0.0.1:\(upstream.port)", "--upstream-ca", upstream.caFile.path])
-    }
-
-    func curl(_ proxy: ServerProcess, _ args: [String]) throws -> CommandResult {
-        try runCommand("/usr/bin/curl", ["-sS", "--proxy", proxy.proxyURL, "--cacert", proxyCA, "--max-time", "30"] + args)
-    }
+    func curl(_ proxy: ServerProcess, _ args: [String]) throws -> CommandResult { try fixture.curl(proxy, args) }
 
     func listJSON(_ extra: [String] = []) throws -> [[String: Any]] {
         let result = try tokentap(["list", "--home", home, "--json"] + extra)

@@ -6,18 +6,12 @@ import Testing
 /// any of them, in raw, base64, percent-encoded or JSON-escaped form.
 @Suite("Redaction end to end", .serialized)
 final class RedactionEndToEndTests {
-    let dir: URL
-    let upstream: TestUpstream
+    let fixture: UpstreamFixture
+    var dir: URL { fixture.dir }
+    var upstream: TestUpstream { fixture.upstream }
+    var home: String { fixture.home }
 
-    init() throws {
-        dir = try makeTemporaryDirectory()
-        upstream = try TestUpstream(directory: dir)
-        try upstream.start()
-    }
-
-    deinit { upstream.stop() }
-
-    var home: String { dir.appendingPathComponent("home").path }
+    init() throws { fixture = try UpstreamFixture() }
 
     /// A unique secret; `special` adds characters that change under percent- and JSON-encoding.
     static func secret(_ n: Int, special: Bool = false) -> String {
@@ -57,13 +51,9 @@ final class RedactionEndToEndTests {
             f["shape"] = .init(headers: [("Content-Type", "application/json")], body: #"{"data":"\#(miroPrefix)\#(s26)"}"#)
         }
 
-        let proxy = try ServerProcess(["proxy", "--home", home, "--listen", "127.0.0.1:0", "--session", "planted",
-                                       "--map-remote", "api.miro.com=127.0.0.1:\(upstream.port)",
-                                       "--map-remote", "miro.com=127.0.0.1:\(upstream.port)",
-                                       "--upstream-ca", upstream.caFile.path])
-        let ca = dir.appendingPathComponent("home/certs/tokentap-ca.pem").path
+        let proxy = try fixture.startProxy(session: "planted")
         func curl(_ args: [String]) throws {
-            let r = try runCommand("/usr/bin/curl", ["-sS", "-o", "/dev/null", "--proxy", proxy.proxyURL, "--cacert", ca] + args)
+            let r = try fixture.curl(proxy, ["-o", "/dev/null"] + args)
             #expect(r.status == 0, "\(r.stderr)")
         }
         func pct(_ s: String) -> String { s.addingPercentEncoding(withAllowedCharacters: .alphanumerics)! }
