@@ -116,7 +116,7 @@ final class ConnectHandler: ChannelInboundHandler, RemovableChannelHandler {
                               target: String(uri.prefix(2048)))
         let body = "tokentap: \(reason)\n"
         writeRaw("HTTP/1.1 \(status)\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)",
-                 context: context).whenComplete { _ in context.close(promise: nil) }
+                 context: context).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 
     /// Plain forward proxy: put the response encoder and the relay behind this handler and pass
@@ -173,22 +173,17 @@ final class ConnectHandler: ChannelInboundHandler, RemovableChannelHandler {
         let (clientGlue, upstreamGlue) = GlueHandler.matchedPair()
         let env = self.env
         let clientAddress = self.clientAddress
-        let loopBoundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
-        env.tunnelConnector(target, context.eventLoop, upstreamGlue)
+        // Both channels live on this event loop, so the callbacks run here too.
+        env.tunnelConnector(target, context.eventLoop, upstreamGlue).assumeIsolated()
             .whenComplete { result in
-                let context = loopBoundContext.value
                 switch result {
                 case .success:
                     self.state = .done
-                    var upBytes = 0
-                    clientGlue.onClose = { up in upBytes = up }
                     upstreamGlue.onClose = { down in
-                        // Both sides are closed by now or closing; report once from the upstream side.
-                        context.eventLoop.execute {
-                            env.recordTunnel(host: authority.host, port: authority.port, clientAddress: clientAddress,
-                                             started: started, duration: milliseconds(t0, .now()),
-                                             bytesUp: max(upBytes, clientGlue.bytesIn), bytesDown: down, error: nil)
-                        }
+                        // Reported once, when the upstream side closes (the client side follows it).
+                        env.recordTunnel(host: authority.host, port: authority.port, clientAddress: clientAddress,
+                                         started: started, duration: milliseconds(t0, .now()),
+                                         bytesUp: clientGlue.bytesIn, bytesDown: down, error: nil)
                     }
                     _ = self.writeRaw("HTTP/1.1 200 Connection Established\r\n\r\n", context: context)
                     do {
@@ -208,7 +203,7 @@ final class ConnectHandler: ChannelInboundHandler, RemovableChannelHandler {
                     let body = "tokentap: \(reason)\n"
                     self.state = .done
                     self.writeRaw("HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)",
-                                  context: context).whenComplete { _ in context.close(promise: nil) }
+                                  context: context).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
                 }
             }
     }
