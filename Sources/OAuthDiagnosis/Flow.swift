@@ -184,6 +184,9 @@ struct Observation {
     static func classify(_ e: Exchange, params p: RequestParameters, profile: ProviderProfile) -> Role {
         if e.kind == .tlsError { return .tlsError }
         guard e.kind == .http || e.kind == .clientError else { return .other }
+        // A request the proxy refused before parsing it (no method: e.g. a header line ending in a bare
+        // LF) carries no parameters to judge: it is not an API call to the host it was tunnelled to.
+        if e.kind == .clientError && e.method.isEmpty { return .other }
         let method = e.method.uppercased()
         if method == "OPTIONS" || method == "CONNECT" || e.path == FlowIndex.testClockAdvancePath { return .other }
         let d = e.scheme == "https" ? 443 : 80

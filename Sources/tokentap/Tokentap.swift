@@ -55,7 +55,7 @@ struct Tokentap: AsyncParsableCommand {
         """,
         version: version,
         subcommands: [ProxyCommand.self, RunCommand.self, CACommand.self, ListCommand.self, ShowCommand.self, DoctorCommand.self,
-                      SandboxCommand.self]
+                      SandboxCommand.self, ExportCommand.self, ImportCommand.self]
     )
 }
 

@@ -115,6 +115,8 @@ final class ProxyEndToEndTests {
         #expect(connects.first == 1)
         #expect(connects.dropFirst().allSatisfy { $0 == 0 })
         for n in 0..<10 { #expect(many.text.contains("/echo?n=\(n)")) }
+        // Upstream connections are pooled: all eleven requests went over one.
+        #expect(upstream.connections.withLockedValue { $0 } == 1)
     }
 
     @Test("a plain origin-form request to the proxy gets 400 with a reason; the proxy keeps serving")
@@ -145,6 +147,38 @@ final class ProxyEndToEndTests {
         #expect(failing.status == 3)
         let missing = try tokentap(["run", "--home", home])
         #expect(missing.status == 2)
+    }
+
+    @Test("a client idle past --client-timeout is closed")
+    func idleClientClosed() throws {
+        let proxy = try startProxy(["--client-timeout", "1"])
+        defer { proxy.stop() }
+        #expect(try idleUntilClosed(port: proxy.port, wait: 10))
+    }
+
+    @Test("a client that does not trust tokentap's CA gets a stderr line naming `tokentap ca`, recorded as tls-error")
+    func untrustingClient() throws {
+        let proxy = try startProxy()
+        let result = try runCommand("/usr/bin/curl", ["-sS", "--proxy", proxy.proxyURL, "https://api.miro.com/ping"])
+        #expect(result.status == 60)  // curl: peer certificate cannot be authenticated
+        #expect(try eventually { proxy.errorText.withLockedValue { $0.contains("tokentap ca") && $0.contains("does not trust") } })
+        #expect(proxy.stop() == 0)
+        let list = try tokentap(["list", "--home", home, "--all", "--json"])
+        let rows = try #require(try JSONSerialization.jsonObject(with: list.stdout) as? [[String: Any]])
+        #expect(rows.contains { $0["kind"] as? String == "tls-error" })
+    }
+
+    @Test("--keep-secrets stores raw values and says so at start and in show")
+    func keepSecrets() throws {
+        let proxy = try fixture.startProxy(session: "raw", ["--keep-secrets"])
+        #expect(proxy.lines.withLockedValue { $0.contains { $0.contains("WARNING: --keep-secrets") } })
+        _ = try curl(proxy, ["-d", "client_secret=RAWSECRET123", "https://api.miro.com/echo"])
+        #expect(proxy.stop() == 0)
+        let list = try tokentap(["list", "--home", home, "--session", "raw", "--json"])
+        let rows = try #require(try JSONSerialization.jsonObject(with: list.stdout) as? [[String: Any]])
+        let show = try tokentap(["show", "--home", home, String(try #require(rows.first?["id"] as? Int))])
+        #expect(show.text.contains("RAWSECRET123"))
+        #expect(show.text.contains("keep-secrets"))
     }
 
     @Test("SIGTERM stops the proxy with exit code 0")
@@ -194,4 +228,23 @@ func sendRaw(_ text: String, port: Int) throws -> String {
         received += buffer[0..<n]
     }
     return String(decoding: received, as: UTF8.self)
+}
+
+/// Connects to 127.0.0.1:`port`, sends nothing, and reports whether the peer closed the
+/// connection (EOF) within `wait` seconds.
+func idleUntilClosed(port: Int, wait: Int) throws -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = in_port_t(UInt16(port).bigEndian)
+    let ok = withUnsafePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard ok == 0 else { throw ProcessFailure(message: "connect to \(port) failed") }
+    var timeout = timeval(tv_sec: wait, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    var byte: UInt8 = 0
+    return recv(fd, &byte, 1, 0) == 0
 }

@@ -188,9 +188,9 @@ final class SandboxRig: @unchecked Sendable {
 
     // MARK: - tokentap list / doctor
 
-    /// `tokentap list --session S --json`.
-    func list(session: String) throws -> [[String: Any]] {
-        let result = try tokentap(["list", "--home", home, "--session", session, "--json"])
+    /// `tokentap list --session S --json` (`--all`: every kind of row, not only `http`).
+    func list(session: String, all: Bool = false) throws -> [[String: Any]] {
+        let result = try tokentap(["list", "--home", home, "--session", session, "--json"] + (all ? ["--all"] : []))
         guard result.status == 0, let array = try? JSONSerialization.jsonObject(with: result.stdout) as? [[String: Any]] else {
             throw ProcessFailure(message: "tokentap list failed (\(result.status)): \(result.text) \(result.stderr)")
         }
@@ -310,14 +310,24 @@ final class SandboxEndToEndTests {
         #expect(location.hasPrefix(rig.redirectURI + "?code=" + SandboxRig.miroTokenPrefix))
         #expect(location.contains("state=\(authorize["state"] as? String ?? "-")"))
 
-        let token = (result["token"] as? [String: Any])?["token"] as? [String: Any]
+        // The bodies as the sandbox sent them (oauthlib's token dict turns `scope` into a list).
+        func body(_ step: String) -> [String: Any]? {
+            ((result[step] as? [String: Any])?["body"] as? String).flatMap {
+                try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+            }
+        }
+        let token = body("token")
         expectMiroTokens(token)
+        // oauthlib parsed the response into the session's token.
+        let parsed = (result["token"] as? [String: Any])?["token"] as? [String: Any]
+        #expect(parsed?["access_token"] as? String == token?["access_token"] as? String)
+        #expect(parsed?["scope"] as? [String] == ["boards:read", "boards:write"])
         let boards = try #require(result["boards"] as? [String: Any])
         #expect(boards["status"] as? Int == 200, "\(boards)")
         #expect(boards["ratelimit_limit"] as? String == "100000")
         #expect((boards["body"] as? String)?.contains("\"Sandbox board 1\"") == true)
 
-        let refreshed = (result["refresh"] as? [String: Any])?["token"] as? [String: Any]
+        let refreshed = body("refresh")
         expectMiroTokens(refreshed)
         #expect(refreshed?["access_token"] as? String != token?["access_token"] as? String)
         #expect(refreshed?["refresh_token"] as? String != token?["refresh_token"] as? String)

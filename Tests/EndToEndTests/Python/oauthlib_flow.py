@@ -35,6 +35,15 @@ def main():
     mode = sys.argv[4] if len(sys.argv) > 4 else "basic"
     result = {"mode": mode}
     session = OAuth2Session(client_id, redirect_uri=redirect_uri)
+    # The token endpoint's bodies as sent (oauthlib turns `scope` into a list when it parses them).
+    raw_bodies = []
+
+    def keep_body(response):
+        raw_bodies.append(response.text)
+        return response
+
+    session.register_compliance_hook("access_token_response", keep_body)
+    session.register_compliance_hook("refresh_token_response", keep_body)
     url, state = session.authorization_url(AUTHORIZE_URL)
     r = session.get(url, allow_redirects=False, timeout=30)
     result["authorize"] = step(r, state=state)
@@ -49,7 +58,7 @@ def main():
     else:
         token = session.fetch_token(TOKEN_URL, authorization_response=location, client_secret=client_secret,
                                     include_client_id=True, timeout=30)
-    result["token"] = {"status": 200, "token": dict(token)}
+    result["token"] = {"status": 200, "token": dict(token), "body": raw_bodies[-1]}
 
     r = session.get(BOARDS_URL, timeout=30)
     result["boards"] = step(r, ratelimit_limit=r.headers.get("X-RateLimit-Limit"))
@@ -59,7 +68,7 @@ def main():
         new = session.refresh_token(TOKEN_URL, auth=HTTPBasicAuth(client_id, client_secret), timeout=30)
     else:
         new = session.refresh_token(TOKEN_URL, client_id=client_id, client_secret=client_secret, timeout=30)
-    result["refresh"] = {"status": 200, "token": dict(new)}
+    result["refresh"] = {"status": 200, "token": dict(new), "body": raw_bodies[-1]}
 
     r = session.get(BOARDS_URL, timeout=30)
     result["boards_new"] = step(r)
