@@ -66,11 +66,15 @@ final class ProxyEnvironment: @unchecked Sendable {
     /// Records and explains a client TLS handshake that failed (kind `tls-error`).
     func recordClientTLSFailure(_ error: NIOSSLError, host: String, port: Int, clientAddress: String?) {
         let text = String(describing: error)
-        let untrusted = ["UNKNOWN_CA", "unknown ca", "CERTIFICATE_UNKNOWN", "certificate unknown", "BAD_CERTIFICATE", "bad certificate"]
-            .contains { text.contains($0) }
+        let alerts = ["UNKNOWN_CA", "unknown ca", "CERTIFICATE_UNKNOWN", "certificate unknown", "BAD_CERTIFICATE", "bad certificate"]
+        // A TLS 1.3 client that rejects the certificate sends its alert encrypted; before the
+        // handshake completes the server sees it as a record it cannot decrypt.
+        let encryptedAlert = ["DECRYPTION_FAILED_OR_BAD_RECORD_MAC", "BAD_PACKET_LENGTH"]
         let reason: String
-        if untrusted {
+        if alerts.contains(where: text.contains) {
             reason = "client \(clientAddress ?? "?") rejected tokentap's certificate for \(host): it does not trust tokentap's CA; run `tokentap ca` for how to trust it"
+        } else if encryptedAlert.contains(where: text.contains) {
+            reason = "client \(clientAddress ?? "?") aborted the TLS handshake for \(host) after receiving tokentap's certificate: most likely it does not trust tokentap's CA; run `tokentap ca` for how to trust it"
         } else {
             reason = "TLS handshake with client \(clientAddress ?? "?") for \(host) failed: \(text)"
         }

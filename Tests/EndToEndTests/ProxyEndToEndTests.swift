@@ -107,6 +107,7 @@ final class ProxyEndToEndTests {
         #expect(expect.text.hasSuffix("\n200"))
         #expect(expect.text.contains(body))
 
+        let before = upstream.connections.withLockedValue { $0 }
         let urls = (0..<10).map { "https://api.miro.com/echo?n=\($0)" }
         let many = try curl(proxy, ["-w", "|%{num_connects}\n"] + urls)
         #expect(many.status == 0, "\(many.stderr)")
@@ -115,8 +116,9 @@ final class ProxyEndToEndTests {
         #expect(connects.first == 1)
         #expect(connects.dropFirst().allSatisfy { $0 == 0 })
         for n in 0..<10 { #expect(many.text.contains("/echo?n=\(n)")) }
-        // Upstream connections are pooled: all eleven requests went over one.
-        #expect(upstream.connections.withLockedValue { $0 } == 1)
+        // Upstream connections are pooled: the ten requests of one client connection share one
+        // upstream connection (at most one new one: the pool is per event loop).
+        #expect(upstream.connections.withLockedValue { $0 } - before <= 1)
     }
 
     @Test("a plain origin-form request to the proxy gets 400 with a reason; the proxy keeps serving")
