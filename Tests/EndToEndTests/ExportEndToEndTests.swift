@@ -138,6 +138,65 @@ final class ExportEndToEndTests {
         #expect(again.status != 0 && again.stderr.contains("already exists"))
     }
 
+    /// Imports `entries` as a session and returns the rules doctor names per exchange URL.
+    func importedRules(_ entries: [[String: Any]], session: String) throws -> [(url: String, rule: String, severity: String)] {
+        let har: [String: Any] = ["log": ["version": "1.2", "creator": ["name": "Firefox", "version": "120.0"], "entries": entries]]
+        let path = try write(try JSONSerialization.data(withJSONObject: har), "\(session).har")
+        _ = try importHAR(path, session: session)
+        let rows = try list(session)
+        let urls = Dictionary(uniqueKeysWithValues: rows.compactMap { row in (row["id"] as? Int).map { ($0, row["url"] as? String ?? "") } })
+        let findings = try #require(try doctor(session)["findings"] as? [[String: Any]])
+        return findings.map { (urls[$0["exchange"] as? Int ?? -1] ?? "?", $0["rule"] as? String ?? "", $0["severity"] as? String ?? "") }
+    }
+
+    @Test("through import: a REST 401 75 minutes after a 3599-second token is access-token-expired")
+    func accessTokenExpiredThroughImport() throws {
+        let tokenBody = "grant_type=authorization_code&client_id=\(Self.clientID)&client_secret=\(Self.secret)&code=\(Self.code)&redirect_uri=\(Self.enc(Self.redirect))"
+        let ok = #"{"user_id":"3458764517517852417","access_token":"\#(Self.access)","refresh_token":"eyJtaXJvLm9yaWdpbiI6ImV1MDEifQ_refreshRRRRRRRRRRRRRRRRRR","expires_in":3599,"team_id":"3458764516184293832","scope":"boards:read","token_type":"bearer"}"#
+        let rules = try importedRules([
+            Self.entry(at: 0, "POST", "https://api.miro.com/v1/oauth/token", requestHeaders: [("content-type", "application/x-www-form-urlencoded")],
+                       body: tokenBody, status: 200, responseHeaders: [("content-type", "application/json")], responseBody: ok),
+            Self.entry(at: 60, "GET", "https://api.miro.com/v2/boards", requestHeaders: [("authorization", "Bearer \(Self.access)")], status: 200,
+                       responseBody: #"{"data":[]}"#),
+            Self.entry(at: 75 * 60, "GET", "https://api.miro.com/v2/boards", requestHeaders: [("authorization", "Bearer \(Self.access)")], status: 401,
+                       responseBody: #"{"status":401,"code":"tokenExpired","message":"Token expired","type":"error"}"#),
+        ], session: "expired-access")
+        #expect(rules.contains { $0.rule == "access-token-expired" && $0.severity == "error" }, "\(rules)")
+        #expect(!rules.contains { $0.severity == "error" && $0.rule != "access-token-expired" && $0.rule != "provider-error" }, "\(rules)")
+    }
+
+    @Test("through import: a refresh token sent as code is token-type-confusion (real failure 12)")
+    func tokenTypeConfusionThroughImport() throws {
+        let refresh = "eyJtaXJvLm9yaWdpbiI6ImV1MDEifQ_refreshConfusedZZZZZZZZZZZZ"
+        let ok = #"{"user_id":"1","access_token":"\#(Self.access)","refresh_token":"\#(refresh)","expires_in":3599,"team_id":"1","scope":"boards:read","token_type":"bearer"}"#
+        let first = "grant_type=authorization_code&client_id=\(Self.clientID)&client_secret=\(Self.secret)&code=\(Self.code)&redirect_uri=\(Self.enc(Self.redirect))"
+        let confused = "grant_type=authorization_code&client_id=\(Self.clientID)&client_secret=\(Self.secret)&code=\(refresh)&redirect_uri=\(Self.enc(Self.redirect))"
+        let rules = try importedRules([
+            Self.entry(at: 0, "POST", "https://api.miro.com/v1/oauth/token", requestHeaders: [("content-type", "application/x-www-form-urlencoded")],
+                       body: first, status: 200, responseHeaders: [("content-type", "application/json")], responseBody: ok),
+            Self.entry(at: 3000, "POST", "https://api.miro.com/v1/oauth/token", requestHeaders: [("content-type", "application/x-www-form-urlencoded")],
+                       body: confused, status: 401, responseHeaders: [("content-type", "application/json")],
+                       responseBody: #"{"status":401,"code":"oauthError","message":"Invalid authorization code","type":"error"}"#),
+        ], session: "confusion")
+        #expect(rules.contains { $0.rule == "token-type-confusion" }, "\(rules)")
+    }
+
+    @Test("through import: a regenerated PKCE verifier at a generic provider is pkce-verifier-mismatch (real failure 13)")
+    func pkceMismatchThroughImport() throws {
+        // code_challenge = BASE64URL(SHA256("a" * 43)); the exchange sends "b" * 43.
+        let challenge = "ZtNPunH49FD35FWYhT5Tv8I7vRKQJ8uxMaL0_9eHjNA"
+        let redirect = "http://127.0.0.1:8765/callback"
+        let authorize = "https://auth.example.com/authorize?response_type=code&client_id=abc&redirect_uri=\(Self.enc(redirect))&state=s1&code_challenge=\(challenge)&code_challenge_method=S256"
+        let body = "grant_type=authorization_code&client_id=abc&code=pkcecode123&redirect_uri=\(Self.enc(redirect))&code_verifier=\(String(repeating: "b", count: 43))"
+        let rules = try importedRules([
+            Self.entry(at: 0, "GET", authorize, status: 302, responseHeaders: [("location", "\(redirect)?code=pkcecode123&state=s1")]),
+            Self.entry(at: 5, "POST", "https://auth.example.com/oauth/token", requestHeaders: [("content-type", "application/x-www-form-urlencoded")],
+                       body: body, status: 400, responseHeaders: [("content-type", "application/json")],
+                       responseBody: #"{"error":"invalid_grant","error_description":"PKCE verification failed"}"#),
+        ], session: "pkce")
+        #expect(rules.contains { $0.rule == "pkce-verifier-mismatch" && $0.severity == "error" }, "\(rules)")
+    }
+
     @Test("a malformed HAR names the entry and field and imports nothing")
     func malformedImport() throws {
         var har = try #require(try JSONSerialization.jsonObject(with: Self.codeExpiryHAR()) as? [String: Any])
