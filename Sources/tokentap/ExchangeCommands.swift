@@ -121,6 +121,9 @@ struct ExportCommand: ParsableCommand {
     @Option(name: [.customShort("o"), .customLong("output")], help: ArgumentHelp("Write to FILE instead of stdout.", valueName: "FILE"))
     var output: String?
 
+    @Flag(help: "Also replace e-mail addresses, user names and Miro user/team ids with stable pseudonyms.")
+    var pseudonymize = false
+
     @OptionGroup var homeOptions: HomeOptions
 
     func run() throws {
@@ -147,6 +150,10 @@ struct ExportCommand: ParsableCommand {
         }
         let redactor = try loadRedactor(home)
         exchanges = exchanges.map { $0.keepsSecrets ? redactor.redact($0) : $0 }
+        if pseudonymize {
+            var pseudonymizer = Pseudonymizer()
+            exchanges = exchanges.map { pseudonymizer.pseudonymize($0) }
+        }
 
         let text: Data
         switch format {

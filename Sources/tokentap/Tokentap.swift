@@ -55,7 +55,8 @@ struct Tokentap: AsyncParsableCommand {
         """,
         version: version,
         subcommands: [ProxyCommand.self, RunCommand.self, CACommand.self, ListCommand.self, ShowCommand.self, DoctorCommand.self,
-                      SandboxCommand.self, ExportCommand.self, ImportCommand.self]
+                      SandboxCommand.self, ExportCommand.self, ImportCommand.self,
+                      SessionsCommand.self, DeleteCommand.self, TailCommand.self]
     )
 }
 

@@ -209,16 +209,8 @@ func freePort() throws -> Int {
 /// Writes `text` to a fresh connection to 127.0.0.1:`port`, reads until the peer closes (or 5 s).
 @discardableResult
 func sendRaw(_ text: String, port: Int) throws -> String {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    let fd = try connectLoopback(port: port)
     defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    addr.sin_port = in_port_t(UInt16(port).bigEndian)
-    let ok = withUnsafePointer(to: &addr) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard ok == 0 else { throw ProcessFailure(message: "connect to \(port) failed") }
     var timeout = timeval(tv_sec: 5, tv_usec: 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     _ = text.utf8CString.withUnsafeBufferPointer { send(fd, $0.baseAddress, $0.count - 1, 0) }
@@ -235,8 +227,17 @@ func sendRaw(_ text: String, port: Int) throws -> String {
 /// Connects to 127.0.0.1:`port`, sends nothing, and reports whether the peer closed the
 /// connection (EOF) within `wait` seconds.
 func idleUntilClosed(port: Int, wait: Int) throws -> Bool {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    let fd = try connectLoopback(port: port)
     defer { close(fd) }
+    var timeout = timeval(tv_sec: wait, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    var byte: UInt8 = 0
+    return recv(fd, &byte, 1, 0) == 0
+}
+
+/// A TCP socket connected to 127.0.0.1:`port`; the caller closes it.
+func connectLoopback(port: Int) throws -> Int32 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     var addr = sockaddr_in()
     addr.sin_family = sa_family_t(AF_INET)
     addr.sin_addr.s_addr = inet_addr("127.0.0.1")
@@ -244,9 +245,9 @@ func idleUntilClosed(port: Int, wait: Int) throws -> Bool {
     let ok = withUnsafePointer(to: &addr) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
-    guard ok == 0 else { throw ProcessFailure(message: "connect to \(port) failed") }
-    var timeout = timeval(tv_sec: wait, tv_usec: 0)
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    var byte: UInt8 = 0
-    return recv(fd, &byte, 1, 0) == 0
+    guard ok == 0 else {
+        close(fd)
+        throw ProcessFailure(message: "connect to \(port) failed")
+    }
+    return fd
 }
