@@ -230,6 +230,19 @@ final class ExportEndToEndTests {
         #expect(text.contains("redacted.client_secret."))
 
         try validateHAR12(data, expectedEntries: 6)
+        // And a real HAR parser from PyPI reads it: haralyzer, in the test virtualenv.
+        guard let python = ProcessInfo.processInfo.environment["TOKENTAP_PYTHON"], !python.isEmpty else {
+            Issue.record("TOKENTAP_PYTHON is not set: run the tests with scripts/test, which creates the virtualenv")
+            return
+        }
+        let check = try runCommand(python, ["-c", """
+            import json, sys
+            from haralyzer import HarParser
+            parser = HarParser(json.load(open(sys.argv[1])))
+            print(len(parser.har_data["entries"]), parser.creator["name"], parser.har_data["version"])
+            """, out])
+        #expect(check.status == 0, "haralyzer: \(check.stderr)")
+        #expect(check.text.trimmingCharacters(in: .whitespacesAndNewlines) == "6 tokentap 1.2")
 
         _ = try importHAR(out, session: "flow-again")
         let before = try list("flow"), after = try list("flow-again")
