@@ -62,8 +62,10 @@ final class CaptureProcessor: Sendable {
     private let maxBody: Int
     /// OAuth-relevant exchanges of this session, as stored (redacted), oldest first.
     private let history = NIOLockedValueBox<[Exchange]>([])
-    /// How much history the diagnosis sees (the newest OAuth exchanges).
-    static let historyLimit = 2_000
+    /// How much history the diagnosis sees (the newest OAuth exchanges). Each diagnosis reads the
+    /// whole history, so this bounds the per-exchange cost under load (the benchmark showed the
+    /// recorder falling behind with 2,000); a debugging session's flow fits in far fewer.
+    static let historyLimit = 200
 
     init(redactor: Redactor, keepSecrets: Bool, maxBody: Int) {
         self.redactor = redactor
