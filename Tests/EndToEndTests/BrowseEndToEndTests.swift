@@ -170,26 +170,8 @@ final class BrowseEndToEndTests {
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
         let lines = NIOLockedValueBox<[String]>([])
         let errors = NIOLockedValueBox("")
-        DispatchQueue.global().async {
-            var pending = Data()
-            while true {
-                let chunk = out.fileHandleForReading.availableData
-                if chunk.isEmpty { break }
-                pending.append(chunk)
-                while let nl = pending.firstIndex(of: 0x0A) {
-                    let line = String(decoding: pending[pending.startIndex..<nl], as: UTF8.self)
-                    pending.removeSubrange(pending.startIndex...nl)
-                    lines.withLockedValue { $0.append(line) }
-                }
-            }
-        }
-        DispatchQueue.global().async {
-            while true {
-                let chunk = err.fileHandleForReading.availableData
-                if chunk.isEmpty { break }
-                errors.withLockedValue { $0 += String(decoding: chunk, as: UTF8.self) }
-            }
-        }
+        collectLines(out, into: lines)
+        collectText(err, into: errors)
         // It has read where the store ends: what is imported now is new.
         #expect(eventually(30) { errors.withLockedValue { $0.contains("following") } }, "\(errors.withLockedValue { $0 })")
         try importSession(Self.secondSession(), "two")

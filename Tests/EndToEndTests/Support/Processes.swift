@@ -95,36 +95,16 @@ final class ServerProcess: @unchecked Sendable {
         process.standardInput = FileHandle.nullDevice
         try process.run()
         let ready = DispatchSemaphore(value: 0)
-        let lines = self.lines
         let readyOnce = NIOLockedValueBox(false)
-        let out = self.out
-        DispatchQueue.global().async {
-            var pending = Data()
-            while true {
-                let chunk = out.fileHandleForReading.availableData
-                if chunk.isEmpty { break }
-                pending.append(chunk)
-                while let nl = pending.firstIndex(of: 0x0A) {
-                    let line = String(decoding: pending[pending.startIndex..<nl], as: UTF8.self)
-                    pending.removeSubrange(pending.startIndex...nl)
-                    lines.withLockedValue { $0.append(line) }
-                    if line.hasPrefix("listening on ") && !readyOnce.withLockedValue({ $0 }) {
-                        readyOnce.withLockedValue { $0 = true }
-                        ready.signal()
-                    }
-                }
+        collectLines(out, into: lines, onLine: { line in
+            if line.hasPrefix("listening on ") && !readyOnce.withLockedValue({ $0 }) {
+                readyOnce.withLockedValue { $0 = true }
+                ready.signal()
             }
+        }, onEOF: {
             if !readyOnce.withLockedValue({ $0 }) { ready.signal() }
-        }
-        let errorText = self.errorText
-        let err = self.err
-        DispatchQueue.global().async {
-            while true {
-                let chunk = err.fileHandleForReading.availableData
-                if chunk.isEmpty { break }
-                errorText.withLockedValue { $0 += String(decoding: chunk, as: UTF8.self) }
-            }
-        }
+        })
+        collectText(err, into: errorText)
         guard ready.wait(timeout: .now() + 60) == .success,
               let line = lines.withLockedValue({ $0.last(where: { $0.hasPrefix("listening on ") }) }) else {
             process.terminate()
@@ -154,6 +134,38 @@ final class ServerProcess: @unchecked Sendable {
 
     deinit {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+}
+
+/// Reads `pipe` line by line on a background queue until EOF: each line is appended to `lines`,
+/// then passed to `onLine`; `onEOF` runs at the end.
+func collectLines(_ pipe: Pipe, into lines: NIOLockedValueBox<[String]>,
+                  onLine: @escaping @Sendable (String) -> Void = { _ in }, onEOF: @escaping @Sendable () -> Void = {}) {
+    DispatchQueue.global().async {
+        var pending = Data()
+        while true {
+            let chunk = pipe.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            pending.append(chunk)
+            while let nl = pending.firstIndex(of: 0x0A) {
+                let line = String(decoding: pending[pending.startIndex..<nl], as: UTF8.self)
+                pending.removeSubrange(pending.startIndex...nl)
+                lines.withLockedValue { $0.append(line) }
+                onLine(line)
+            }
+        }
+        onEOF()
+    }
+}
+
+/// Reads `pipe` to EOF on a background queue, appending its text to `text`.
+func collectText(_ pipe: Pipe, into text: NIOLockedValueBox<String>) {
+    DispatchQueue.global().async {
+        while true {
+            let chunk = pipe.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            text.withLockedValue { $0 += String(decoding: chunk, as: UTF8.self) }
+        }
     }
 }
 
