@@ -40,13 +40,13 @@ public struct Diagnoser: Sendable {
     /// Sorted by severity (error first), then confidence (certain first), then rule id.
     /// Evidence never contains a raw secret, only placeholders (REDACTION-API.md) or escaped bytes of
     /// non-secret values.
+    ///
+    /// This parses the whole history on every call; a caller judging a stream of exchanges keeps a
+    /// ``FlowHistory`` instead (what the proxy and `diagnoseSession` do).
     public func diagnose(_ current: Exchange, history: [Exchange]) -> [Finding] {
-        let index = FlowIndex(history + [current], profiles: profiles, redactor: redactor)
-        var ctx = RuleContext(index: index, position: index.observations.count - 1)
-        ctx.run()
-        var seen = Set<String>()
-        let unique = ctx.findings.filter { f in seen.insert(f.rule + "|" + f.title + "|" + f.evidence.joined()).inserted }
-        return Diagnoser.sorted(unique)
+        var flow = FlowHistory(diagnoser: self, limit: .max)
+        for e in history { flow.append(e) }
+        return flow.diagnose(current).findings
     }
 
     /// Sorts findings: severity, then confidence, then rule id (stable for equal keys).
@@ -60,9 +60,11 @@ public struct Diagnoser: Sendable {
 
     /// Findings for every exchange of a stored session (each judged against the exchanges before it).
     public func diagnoseSession(_ session: [Exchange]) -> [Finding] {
+        var flow = FlowHistory(diagnoser: self, limit: .max)
         var out: [Finding] = []
-        for (i, e) in session.enumerated() {
-            out += diagnose(e, history: Array(session[..<i]))
+        for e in session {
+            out += flow.diagnose(e).findings
+            flow.append(e)
         }
         return Diagnoser.sorted(out)
     }

@@ -38,7 +38,7 @@ enum Role: Equatable {
 }
 
 /// A parsed token endpoint response (RFC 6749 §5.1/§5.2; Miro's envelope; Slack's `ok:false`).
-struct TokenResponse {
+struct TokenResponse: Sendable {
     var status: Int?
     var accessToken: String?
     var refreshToken: String?
@@ -93,9 +93,11 @@ struct TokenResponse {
 
 
 /// One exchange as the flow sees it.
-struct Observation {
-    let exchange: Exchange
-    let id: Int64
+struct Observation: Sendable {
+    /// The exchange as recorded (redacted in history; raw for the exchange being judged).
+    /// Its id is set late for live history (``FlowHistory/assignID(_:to:)``).
+    var exchange: Exchange
+    var id: Int64
     /// When the exchange happened on the session's clock: `started`, plus any test-clock advance
     /// recorded earlier in the session (`tokentap sandbox`'s `POST /__sandbox/advance?seconds=N`).
     var at: Date
@@ -220,25 +222,38 @@ struct Observation {
 }
 
 /// The session as a linked flow: who issued which code and token, when.
-struct FlowIndex {
+struct FlowIndex: Sendable {
     let redactor: Redactor
-    let observations: [Observation]
+    var observations: [Observation]
+    /// Seconds the sandbox's test clock has moved forward so far: later exchanges happened that much
+    /// later as far as lifetimes go.
+    private(set) var clockShift: TimeInterval = 0
+
+    init(redactor: Redactor) {
+        self.redactor = redactor
+        self.observations = []
+    }
 
     init(_ exchanges: [Exchange], profiles: [ProviderProfile], redactor: Redactor) {
-        self.redactor = redactor
-        var obs = exchanges.map { Observation($0, profiles: profiles) }
-        // The sandbox's test clock: later exchanges happened `seconds` later as far as lifetimes go.
-        var shift: TimeInterval = 0
-        for i in obs.indices {
-            obs[i].at = obs[i].exchange.started.addingTimeInterval(shift)
-            let e = obs[i].exchange
-            if e.path == FlowIndex.testClockAdvancePath, let s = e.status, (200..<300).contains(s),
-               let secs = obs[i].params.all("seconds").first(where: { $0.place == .query }).flatMap({ Double($0.value) }), secs > 0 {
-                shift += secs
-            }
-        }
-        observations = obs
+        self.init(redactor: redactor)
+        observations.reserveCapacity(exchanges.count)
+        for e in exchanges { observations.append(observe(e, profiles: profiles)) }
     }
+
+    /// `e` as an observation on the session clock; a successful test-clock advance moves the clock
+    /// for the exchanges observed after it.
+    mutating func observe(_ e: Exchange, profiles: [ProviderProfile]) -> Observation {
+        var o = Observation(e, profiles: profiles)
+        o.at = e.started.addingTimeInterval(clockShift)
+        if e.path == FlowIndex.testClockAdvancePath, let s = e.status, (200..<300).contains(s),
+           let secs = o.params.all("seconds").first(where: { $0.place == .query }).flatMap({ Double($0.value) }), secs > 0 {
+            clockShift += secs
+        }
+        return o
+    }
+
+    /// Puts the test clock back where it was (after judging an exchange that is not kept).
+    mutating func restoreClockShift(_ shift: TimeInterval) { clockShift = shift }
 
     /// Path of `tokentap sandbox`'s clock endpoint (`POST /__sandbox/advance?seconds=N`): a 2xx answer moves
     /// the session's clock forward by N seconds for every later exchange (expiry tests without sleeping).

@@ -6,8 +6,19 @@ import TokentapCore
 /// Receives every completed capture. Called on an event loop: implementations must return at
 /// once and do their work (redaction, diagnosis, storage, printing) elsewhere.
 public protocol ExchangeSink: Sendable {
-    /// `exchange` carries raw values (nothing is redacted yet) and has no id.
+    /// `exchange` carries raw values (nothing is redacted yet) and has no id. Called on an event
+    /// loop: must not block.
     func capture(_ exchange: Exchange)
+
+    /// Back-pressure. When the sink cannot take more for now (its recording backlog is full), keeps
+    /// `resume` to call once (on any thread) when it can, and returns true: the proxy then stops
+    /// reading new requests from that client until called. Returns false, keeping nothing, when
+    /// there is room. The default has room always.
+    func whenRoom(_ resume: @escaping @Sendable () -> Void) -> Bool
+}
+
+extension ExchangeSink {
+    public func whenRoom(_ resume: @escaping @Sendable () -> Void) -> Bool { false }
 }
 
 /// Collects one side's body up to a limit while counting every byte.

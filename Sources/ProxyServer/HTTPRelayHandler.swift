@@ -15,7 +15,8 @@ import TokentapCore
 /// `https://` URLs). Requests on one connection are handled one at a time
 /// (`HTTPServerPipelineHandler` sits in front). Back-pressure: the client is not read while the
 /// upstream is connecting or not writable; the upstream is not read while the client is not
-/// writable.
+/// writable; no new request is read while the sink's recording backlog is full
+/// (``ExchangeSink/whenRoom(_:)``).
 final class HTTPRelayHandler: ChannelDuplexHandler, UpstreamDelegate {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
@@ -50,6 +51,8 @@ final class HTTPRelayHandler: ChannelDuplexHandler, UpstreamDelegate {
     private var clientAddress: String?
     private var inFlight: InFlight?
     private var pendingClientRead = false
+    /// Set while the sink's backlog is full and it has promised to call back.
+    private var waitingForRecorder = false
     private var closeWhenDone = false
     private var closed = false
     /// Set once the client's TLS handshake completed (TLS mode); failures before it are recorded.
@@ -94,13 +97,32 @@ final class HTTPRelayHandler: ChannelDuplexHandler, UpstreamDelegate {
     func read(context: ChannelHandlerContext) {
         if let flight = inFlight, flight.upstream == nil || !(flight.upstream!.channel.isWritable) {
             pendingClientRead = true
+        } else if waitingForRecorder || recorderIsFull(context: context) {
+            pendingClientRead = true
         } else {
             context.read()
         }
     }
 
+    /// Asks the sink whether it can take more; when it cannot, it calls back (on any thread) once it
+    /// can, and reading resumes then. (Checked on every read: with auto-read, the read that lets the
+    /// next request in is issued while the current one is still in flight.)
+    private func recorderIsFull(context: ChannelHandlerContext) -> Bool {
+        guard let sink = env.sink else { return false }
+        let loop = context.eventLoop
+        let handler = NIOLoopBound(self, eventLoop: loop)
+        let full = sink.whenRoom {
+            loop.execute {
+                handler.value.waitingForRecorder = false
+                handler.value.resumeClientReads()
+            }
+        }
+        if full { waitingForRecorder = true }
+        return full
+    }
+
     private func resumeClientReads() {
-        if pendingClientRead, let context {
+        if pendingClientRead, !waitingForRecorder, let context {
             pendingClientRead = false
             context.read()
         }

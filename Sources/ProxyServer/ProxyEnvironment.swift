@@ -20,6 +20,7 @@ final class ProxyEnvironment: @unchecked Sendable {
     var tunnelConnector: (_ target: HostPort, _ eventLoop: EventLoop, _ glue: GlueHandler) -> EventLoopFuture<Channel>
     /// One pool per event loop; each is only touched on its own loop.
     private let pools: [ObjectIdentifier: UpstreamPool]
+    private let loops: [EventLoop]
 
     init(configuration: ProxyConfiguration, tls: TLSProvider, sink: ExchangeSink?, logger: Logger, loops: [EventLoop]) {
         self.configuration = configuration
@@ -42,6 +43,16 @@ final class ProxyEnvironment: @unchecked Sendable {
         var pools: [ObjectIdentifier: UpstreamPool] = [:]
         for loop in loops { pools[ObjectIdentifier(loop)] = UpstreamPool() }
         self.pools = pools
+        self.loops = loops
+    }
+
+    /// Closes the idle upstream connections of every loop's pool (server shutdown), so that no
+    /// channel is left for the event loop group's own shutdown to tear down.
+    func closeIdleUpstreams() async {
+        for loop in loops {
+            let closed = loop.flatSubmit { self.pool(for: loop).closeAll(on: loop) }
+            try? await closed.get()
+        }
     }
 
     var listenDescription: String {

@@ -15,8 +15,12 @@ import NIOConcurrencyHelpers
 public final class ProxyServer: Sendable {
     private let env: ProxyEnvironment
     private let group: EventLoopGroup
-    private let quiesce: ServerQuiescingHelper
+    /// Released at the end of `shutdown`: its deinit completes a promise on the group, which must
+    /// still be running then (after `shutdownGracefully` NIO reports it as an error).
+    private let quiesceBox: NIOLockedValueBox<ServerQuiescingHelper?>
     private let channel = NIOLockedValueBoxChannel()
+    /// Open client connections, to close those still open when the shutdown grace period ends.
+    private let clients = NIOLockedValueBox<[ObjectIdentifier: Channel]>([:])
 
     /// - Throws: when an `--upstream-ca` file cannot be read.
     public init(configuration: ProxyConfiguration, authority: CertificateAuthority, sink: ExchangeSink?,
@@ -27,14 +31,15 @@ public final class ProxyServer: Sendable {
         for loop in group.makeIterator() { loops.append(loop) }
         env = ProxyEnvironment(configuration: configuration, tls: tls, sink: sink, logger: logger, loops: loops)
         self.group = group
-        self.quiesce = ServerQuiescingHelper(group: group)
+        self.quiesceBox = NIOLockedValueBox(ServerQuiescingHelper(group: group))
     }
 
     /// Binds the listener. - Returns: the bound address (the real port when 0 was asked for).
     /// - Throws: `IOError` when the address is in use or cannot be bound.
     public func start() async throws -> SocketAddress {
         let env = self.env
-        let quiesce = self.quiesce
+        guard let quiesce = quiesceBox.withLockedValue({ $0 }) else { throw ChannelError.ioOnClosedChannel }
+        let clients = self.clients
         let clientTimeout = TimeAmount.nanoseconds(Int64(env.configuration.clientTimeout * 1_000_000_000))
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 256)
@@ -47,7 +52,10 @@ public final class ProxyServer: Sendable {
             .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                let key = ObjectIdentifier(channel)
+                clients.withLockedValue { $0[key] = channel }
+                channel.closeFuture.whenComplete { _ in _ = clients.withLockedValue { $0.removeValue(forKey: key) } }
+                return channel.eventLoop.makeCompletedFuture {
                     let decoder = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes))
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(IdleStateHandler(readTimeout: clientTimeout))
@@ -74,11 +82,18 @@ public final class ProxyServer: Sendable {
     public func shutdown(grace: TimeAmount = .seconds(5)) async {
         let loop = group.next()
         let done = loop.makePromise(of: Void.self)
+        guard let quiesce = quiesceBox.withLockedValue({ $0 }) else { return }  // already shut down
         quiesce.initiateShutdown(promise: done)
         let timer = loop.scheduleTask(in: grace) { done.succeed(()) }
         _ = try? await done.futureResult.get()
         timer.cancel()
         try? await channel.get()?.close()
+        // Connections still busy after the grace period are cut (their exchanges are recorded as
+        // failed by the relay), then the pooled upstream connections are closed.
+        let open = clients.withLockedValue { Array($0.values) }
+        for client in open { try? await client.close() }
+        await env.closeIdleUpstreams()
+        quiesceBox.withLockedValue { $0 = nil }
     }
 }
 

@@ -131,6 +131,14 @@ final class UpstreamPool {
         return nil
     }
 
+    /// Closes every idle connection (at shutdown, while the event loop still runs).
+    /// - Returns: a future that completes when they are all closed.
+    func closeAll(on loop: EventLoop) -> EventLoopFuture<Void> {
+        let channels = idle.values.flatMap { $0.map(\.channel) }
+        idle = [:]
+        return EventLoopFuture.andAllComplete(channels.map { $0.close() }, on: loop)
+    }
+
     func checkin(_ conn: UpstreamConnection) {
         conn.handler.delegate = nil
         guard conn.channel.isActive, (idle[conn.key]?.count ?? 0) < perKeyLimit else {

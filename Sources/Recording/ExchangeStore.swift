@@ -461,7 +461,7 @@ extension Date {
 
 private let rowEncoder: JSONEncoder = {
     let e = JSONEncoder()
-    e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    e.outputFormatting = [.withoutEscapingSlashes]
     return e
 }()
 
@@ -506,7 +506,7 @@ struct ExchangeRow: MutablePersistableRecord, TableRecord, Sendable {
             "response_wire_size": e.response.wireSize,
             "response_decoded_from": e.response.decodedFrom,
             "error": e.error,
-            "findings": String(decoding: try rowEncoder.encode(e.findings), as: UTF8.self),
+            "findings": e.findings.isEmpty ? "[]" : String(decoding: try rowEncoder.encode(e.findings), as: UTF8.self),
             "keeps_secrets": e.keepsSecrets,
             "failed": e.isFailed,
         ]

@@ -23,10 +23,26 @@ final class Locked<Value>: @unchecked Sendable {
 /// milliseconds (well within the second design.md allows). A failed write is retried three times,
 /// 250 ms apart, then dropped with an error log. `close()` writes what is queued and waits.
 ///
+/// The backlog (exchanges submitted and not yet written) is bounded by back-pressure, not by loss:
+/// once it holds ``Limits/high`` exchanges or ``Limits/highBytes`` body bytes, ``isFull`` turns true
+/// and the proxy stops reading new requests (``whenRoom(_:)``) until the writer has brought it back
+/// to half of that. A flood of traffic is slowed to the speed of recording instead of growing memory
+/// without bound or dropping what the user came to record.
+///
 /// Redaction slots in before `submit`: the writer stores what it is given.
 public final class RecordingWriter: Sendable {
     /// Most exchanges written in one transaction.
     public static let batchSize = 100
+
+    /// Backlog sizes: full at `high` exchanges or `highBytes` bytes of bodies, room again at half.
+    public struct Limits: Sendable {
+        public var high: Int
+        public var highBytes: Int
+        public init(high: Int = 2_000, highBytes: Int = 32 << 20) {
+            self.high = max(1, high)
+            self.highBytes = max(1, highBytes)
+        }
+    }
 
     private struct State {
         var pending: [Exchange] = []
@@ -35,6 +51,12 @@ public final class RecordingWriter: Sendable {
         var prepare: (@Sendable ([Exchange]) -> [Exchange])?
         var written = 0
         var dropped = 0
+        /// Submitted and not yet written (queued or being written), and their body bytes.
+        var backlog = 0
+        var backlogBytes = 0
+        var full = false
+        /// Called once when the backlog is back under the low-water mark.
+        var waiters: [@Sendable () -> Void] = []
     }
 
     private let store: ExchangeStore
@@ -42,6 +64,7 @@ public final class RecordingWriter: Sendable {
     private let state: Locked<State>
     private let wakeups: AsyncStream<Void>.Continuation
     private let worker: Task<Void, Never>
+    public let limits: Limits
 
     /// - Parameters:
     ///   - store: a store opened for writing.
@@ -51,20 +74,22 @@ public final class RecordingWriter: Sendable {
     ///   - prepare: called (on the writer's task) with each batch before it is written, in order,
     ///     never concurrently with itself or `onStored`: where the capture pipeline decodes,
     ///     diagnoses and redacts. The batch `prepare` returns is what is stored.
-    public init(store: ExchangeStore, logger: Logger,
+    ///   - limits: backlog sizes for back-pressure.
+    public init(store: ExchangeStore, logger: Logger, limits: Limits = Limits(),
                 prepare: (@Sendable ([Exchange]) -> [Exchange])? = nil,
                 onStored: (@Sendable ([Exchange]) -> Void)? = nil) {
         self.store = store
         self.logger = logger
+        self.limits = limits
         let state = Locked(State(onStored: onStored, prepare: prepare))
         self.state = state
         let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         self.wakeups = continuation
         self.worker = Task.detached {
             for await _ in stream {
-                await Self.flush(store: store, state: state, logger: logger)
+                await Self.flush(store: store, state: state, limits: limits, logger: logger)
             }
-            await Self.flush(store: store, state: state, logger: logger)
+            await Self.flush(store: store, state: state, limits: limits, logger: logger)
         }
     }
 
@@ -84,12 +109,34 @@ public final class RecordingWriter: Sendable {
         state.withLock { ($0.written, $0.dropped) }
     }
 
+    /// Exchanges submitted and not yet written.
+    public var backlog: Int { state.withLock { $0.backlog } }
+
+    /// Whether the backlog has reached the high-water mark (callers should stop producing).
+    public var isFull: Bool { state.withLock { $0.full } }
+
+    /// When the backlog is full: keeps `callback` to call (once, on the writer's task) when it is back
+    /// under the low-water mark, and returns true. Otherwise returns false and never calls it.
+    public func whenRoom(_ callback: @escaping @Sendable () -> Void) -> Bool {
+        state.withLock { s in
+            guard s.full else { return false }
+            s.waiters.append(callback)
+            return true
+        }
+    }
+
     /// Queues `exchange` for writing. Never blocks; safe from an event loop. After `close()` the
-    /// exchange is dropped with a warning.
+    /// exchange is dropped with a warning. Producers that can wait should honour ``isFull``; the
+    /// queue itself takes everything it is given.
     public func submit(_ exchange: Exchange) {
+        let size = exchange.request.body.count + exchange.response.body.count
+        let limits = self.limits
         let accepted = state.withLock { s -> Bool in
             if s.closed { return false }
             s.pending.append(exchange)
+            s.backlog += 1
+            s.backlogBytes += size
+            if s.backlog >= limits.high || s.backlogBytes >= limits.highBytes { s.full = true }
             return true
         }
         if accepted {
@@ -106,37 +153,54 @@ public final class RecordingWriter: Sendable {
         await worker.value
     }
 
-    private static func flush(store: ExchangeStore, state: Locked<State>, logger: Logger) async {
+    private static func flush(store: ExchangeStore, state: Locked<State>, limits: Limits, logger: Logger) async {
         while true {
-            let (taken, prepare) = state.withLock { s in
-                let n = min(batchSize, s.pending.count)
-                let batch = Array(s.pending.prefix(n))
-                s.pending.removeFirst(n)
-                return (batch, s.prepare)
+            // Take the whole queue at once (O(1)), then write it in transactions of `batchSize`.
+            let (queued, prepare) = state.withLock { s in
+                let queued = s.pending
+                s.pending = []
+                return (queued, s.prepare)
             }
-            if taken.isEmpty { return }
-            let batch = prepare?(taken) ?? taken
-            var attempt = 0
-            while true {
-                do {
-                    let stored = try await store.insert(batch)
-                    let callback = state.withLock { s -> (@Sendable ([Exchange]) -> Void)? in
-                        s.written += stored.count
-                        return s.onStored
-                    }
-                    callback?(stored)
-                    break
-                } catch {
-                    attempt += 1
-                    if attempt > 3 {
-                        state.withLock { $0.dropped += batch.count }
-                        logger.error("could not store \(batch.count) exchange(s): \(error)",
-                                     metadata: ["path": "\(store.path.path)"])
-                        break
-                    }
-                    logger.warning("storing exchanges failed (attempt \(attempt)), retrying: \(error)")
-                    try? await Task.sleep(nanoseconds: 250_000_000)
+            if queued.isEmpty { return }
+            for start in stride(from: 0, to: queued.count, by: batchSize) {
+                let taken = Array(queued[start..<min(start + batchSize, queued.count)])
+                await write(prepare?(taken) ?? taken, store: store, state: state, logger: logger)
+                let size = taken.reduce(0) { $0 + $1.request.body.count + $1.response.body.count }
+                let waiters = state.withLock { s -> [@Sendable () -> Void] in
+                    s.backlog -= taken.count
+                    s.backlogBytes -= size
+                    guard s.full, s.backlog <= limits.high / 2, s.backlogBytes <= limits.highBytes / 2 else { return [] }
+                    s.full = false
+                    defer { s.waiters = [] }
+                    return s.waiters
                 }
+                for waiter in waiters { waiter() }
+            }
+        }
+    }
+
+    /// Writes one batch (one transaction), retrying three times 250 ms apart before giving up on it.
+    private static func write(_ batch: [Exchange], store: ExchangeStore, state: Locked<State>, logger: Logger) async {
+        var attempt = 0
+        while true {
+            do {
+                let stored = try await store.insert(batch)
+                let callback = state.withLock { s -> (@Sendable ([Exchange]) -> Void)? in
+                    s.written += stored.count
+                    return s.onStored
+                }
+                callback?(stored)
+                return
+            } catch {
+                attempt += 1
+                if attempt > 3 {
+                    state.withLock { $0.dropped += batch.count }
+                    logger.error("could not store \(batch.count) exchange(s): \(error)",
+                                 metadata: ["path": "\(store.path.path)"])
+                    return
+                }
+                logger.warning("storing exchanges failed (attempt \(attempt)), retrying: \(error)")
+                try? await Task.sleep(nanoseconds: 250_000_000)
             }
         }
     }

@@ -37,13 +37,33 @@ public enum SecretNames {
     /// `Access-Control-*` and tokentap's own `X-Tokentap-*`, whose values are not credentials. `Authorization`,
     /// `Proxy-Authorization`, `Cookie` and `Set-Cookie` have their own rules and are not matched here.
     public static func isSecretHeader(_ name: String) -> Bool {
-        let n = name.lowercased()
-        if ["authorization", "proxy-authorization", "cookie", "set-cookie", "set-cookie2",
-            "www-authenticate", "proxy-authenticate"].contains(n) { return false }
-        if n.hasPrefix("content-") || n.hasPrefix("x-ratelimit") || n.hasPrefix("ratelimit")
-            || n.hasPrefix("access-control-") || n.hasPrefix("x-tokentap-") { return false }
-        let stripped = n.replacingOccurrences(of: "tokentap", with: "")
-        return ["token", "secret", "key", "session", "signature", "auth", "password", "credential"]
-            .contains { stripped.contains($0) }
+        // Header names are ASCII tokens (RFC 9110 §5.1): compare bytes. (Foundation's `contains` and
+        // `replacingOccurrences` bridge to NSString on Linux, and this runs for every header recorded.)
+        let n = Array(name.lowercased().utf8)
+        if exemptHeaders.contains(n) { return false }
+        if exemptHeaderPrefixes.contains(where: { n.starts(with: $0) }) { return false }
+        var stripped = n
+        while let at = offset(of: tokentap, in: stripped) { stripped.removeSubrange(at..<(at + tokentap.count)) }
+        return secretHeaderWords.contains { offset(of: $0, in: stripped) != nil }
     }
+
+    /// Where `needle` first occurs in `haystack` (plain loops: the generic `firstRange(of:)` that
+    /// resolves here is Foundation's `DataProtocol` one, many times slower on short arrays).
+    private static func offset(of needle: [UInt8], in haystack: [UInt8]) -> Int? {
+        guard !needle.isEmpty, haystack.count >= needle.count else { return nil }
+        outer: for start in 0...(haystack.count - needle.count) {
+            for k in 0..<needle.count where haystack[start + k] != needle[k] { continue outer }
+            return start
+        }
+        return nil
+    }
+
+    private static let exemptHeaders: Set<[UInt8]> = Set(
+        ["authorization", "proxy-authorization", "cookie", "set-cookie", "set-cookie2",
+         "www-authenticate", "proxy-authenticate"].map { Array($0.utf8) })
+    private static let exemptHeaderPrefixes: [[UInt8]] =
+        ["content-", "x-ratelimit", "ratelimit", "access-control-", "x-tokentap-"].map { Array($0.utf8) }
+    private static let tokentap = Array("tokentap".utf8)
+    private static let secretHeaderWords: [[UInt8]] =
+        ["token", "secret", "key", "session", "signature", "auth", "password", "credential"].map { Array($0.utf8) }
 }

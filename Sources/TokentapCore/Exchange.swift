@@ -13,15 +13,28 @@ public struct HeaderField: Codable, Sendable, Hashable {
     }
 }
 
+extension HeaderField {
+    /// Whether the field's name is `other`, compared ASCII case-insensitively: field names are
+    /// tokens (RFC 9110 §5.1), so no Unicode folding (and no NSString bridging) is needed.
+    public func hasName(_ other: String) -> Bool {
+        let a = name.utf8, b = other.utf8
+        guard a.count == b.count else { return false }
+        for (x, y) in zip(a, b) where x != y {
+            guard x | 0x20 == y | 0x20, (0x61...0x7A).contains(x | 0x20) else { return false }
+        }
+        return true
+    }
+}
+
 extension Array where Element == HeaderField {
     /// The first value of the header `name`, compared case-insensitively (RFC 9110 §5.1).
     public func first(named name: String) -> String? {
-        first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
+        first { $0.hasName(name) }?.value
     }
 
     /// Every value of the header `name`, in order, compared case-insensitively.
     public func all(named name: String) -> [String] {
-        filter { $0.name.caseInsensitiveCompare(name) == .orderedSame }.map(\.value)
+        filter { $0.hasName(name) }.map(\.value)
     }
 }
 

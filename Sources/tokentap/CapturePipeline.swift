@@ -47,6 +47,13 @@ final class CapturePipeline: ExchangeSink, Sendable {
         writer.submit(exchange)
     }
 
+    func whenRoom(_ resume: @escaping @Sendable () -> Void) -> Bool {
+        writer.whenRoom(resume)
+    }
+
+    /// Exchanges captured and not yet stored.
+    var backlog: Int { writer.backlog }
+
     /// Writes what is queued and stops.
     func close() async {
         await writer.close()
@@ -54,51 +61,61 @@ final class CapturePipeline: ExchangeSink, Sendable {
 }
 
 /// The pure-ish steps between capture and store, with the session history the diagnosis needs.
-/// Called by the writer's task only, one batch at a time.
+/// Called by the writer's task only, one batch at a time: `prepare(batch)`, then `stored(batch)` once
+/// it is committed (or not at all when the write was given up on).
 final class CaptureProcessor: Sendable {
+    private struct State {
+        /// The flow steps of this session as stored (redacted), parsed once (`FlowHistory`'s limit
+        /// bounds it).
+        var flow: FlowHistory
+        /// The history entries of the batch being written, in batch order (nil: not kept).
+        var pending: [FlowHistory.Entry?] = []
+    }
+
     private let redactor: Redactor
-    private let diagnoser: Diagnoser
     private let keepSecrets: Bool
     private let maxBody: Int
-    /// OAuth-relevant exchanges of this session, as stored (redacted), oldest first.
-    private let history = NIOLockedValueBox<[Exchange]>([])
-    /// How much history the diagnosis sees (the newest OAuth exchanges). Each diagnosis reads the
-    /// whole history, so this bounds the per-exchange cost under load (the benchmark showed the
-    /// recorder falling behind with 2,000); a debugging session's flow fits in far fewer.
-    static let historyLimit = 200
+    private let state: NIOLockedValueBox<State>
 
     init(redactor: Redactor, keepSecrets: Bool, maxBody: Int) {
         self.redactor = redactor
-        self.diagnoser = Diagnoser(redactor: redactor)
         self.keepSecrets = keepSecrets
         self.maxBody = maxBody
+        self.state = NIOLockedValueBox(State(flow: FlowHistory(diagnoser: Diagnoser(redactor: redactor))))
     }
 
     func prepare(_ batch: [Exchange]) -> [Exchange] {
-        var earlier = history.withLockedValue { $0 }
-        var out: [Exchange] = []
-        out.reserveCapacity(batch.count)
-        for raw in batch {
-            var exchange = raw
-            exchange.request = decoded(exchange.request)
-            exchange.response = decoded(exchange.response)
-            if exchange.kind == .http || exchange.kind == .tlsError {
-                exchange.findings = diagnoser.diagnose(exchange, history: earlier)
+        state.withLockedValue { state in
+            var out: [Exchange] = []
+            out.reserveCapacity(batch.count)
+            state.pending = []
+            state.pending.reserveCapacity(batch.count)
+            for raw in batch {
+                var exchange = raw
+                exchange.request = decoded(exchange.request)
+                exchange.response = decoded(exchange.response)
+                // Only flow steps (authorize, token, ...) are parsed a second time, redacted, to be kept.
+                var isFlowStep = true
+                if exchange.kind == .http || exchange.kind == .tlsError {
+                    let judgement = state.flow.diagnose(exchange)
+                    exchange.findings = judgement.findings
+                    isFlowStep = judgement.isFlowStep
+                }
+                let stored = keepSecrets ? exchange : redactor.redact(exchange)
+                state.pending.append(isFlowStep ? state.flow.append(stored) : nil)
+                out.append(stored)
             }
-            let stored = keepSecrets ? exchange : redactor.redact(exchange)
-            if diagnoser.oauthRole(of: stored) != nil { earlier.append(stored) }
-            out.append(stored)
+            return out
         }
-        return out
     }
 
-    /// Keeps the stored (id-carrying) OAuth exchanges as history for the next batches.
+    /// Gives the history entries of the committed batch their ids (for `#id` in later evidence).
     func stored(_ batch: [Exchange]) {
-        let relevant = batch.filter { diagnoser.oauthRole(of: $0) != nil }
-        guard !relevant.isEmpty else { return }
-        history.withLockedValue { history in
-            history.append(contentsOf: relevant)
-            if history.count > Self.historyLimit { history.removeFirst(history.count - Self.historyLimit) }
+        state.withLockedValue { state in
+            for (exchange, entry) in zip(batch, state.pending) {
+                if let entry, let id = exchange.id { state.flow.assignID(id, to: entry) }
+            }
+            state.pending = []
         }
     }
 

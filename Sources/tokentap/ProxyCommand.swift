@@ -185,6 +185,8 @@ final class RunningProxy: Sendable {
     /// Closes the listener, lets in-flight exchanges finish (5 s at most), flushes the recording.
     func stop() async {
         await server.shutdown(grace: .seconds(5))
+        let backlog = pipeline.backlog
+        if backlog > 0 { warn("stopping: recording the last \(backlog) exchange(s) to \(pipeline.store.path.path)") }
         await pipeline.close()
         try? await group.shutdownGracefully()
     }

@@ -370,6 +370,51 @@ struct WriterTests {
         #expect(try store.count() == 250)
     }
 
+    /// The writer's backlog is bounded by back-pressure: full at `high` exchanges (or `highBytes`),
+    /// room again once written down to half, and whoever waited is called then. Nothing is dropped.
+    @Test func backlogTurnsFullAtTheHighMarkAndCallsWaitersWhenDrained() async throws {
+        let home = try TempHome()
+        defer { home.cleanup() }
+        let store = try ExchangeStore(path: home.database)
+        let gate = DispatchSemaphore(value: 0)
+        // The first batch waits for the gate, so the backlog cannot drain while the test looks at it.
+        let writer = RecordingWriter(store: store, logger: Logger(label: "test"),
+                                     limits: .init(high: 10, highBytes: 1 << 20),
+                                     prepare: { batch in gate.wait(); gate.signal(); return batch })
+        for i in 0..<9 { writer.submit(sample(started: at(Double(i)))) }
+        #expect(!writer.isFull)
+        #expect(writer.whenRoom { Issue.record("called although there was room") } == false)
+        writer.submit(sample(started: at(9)))
+        #expect(writer.isFull)
+        #expect(writer.backlog == 10)
+        let called = Locked(0)
+        #expect(writer.whenRoom { called.withLock { $0 += 1 } })
+        #expect(called.withLock { $0 } == 0)
+        for i in 10..<15 { writer.submit(sample(started: at(Double(i)))) }  // still accepted
+        gate.signal()
+        await writer.close()
+        #expect(called.withLock { $0 } == 1)
+        #expect(!writer.isFull && writer.backlog == 0)
+        #expect(try store.count() == 15)
+    }
+
+    @Test func bodyBytesAlsoFillTheBacklog() async throws {
+        let home = try TempHome()
+        defer { home.cleanup() }
+        let store = try ExchangeStore(path: home.database)
+        let gate = DispatchSemaphore(value: 0)
+        let writer = RecordingWriter(store: store, logger: Logger(label: "test"),
+                                     limits: .init(high: 1_000, highBytes: 4_096),
+                                     prepare: { batch in gate.wait(); gate.signal(); return batch })
+        writer.submit(sample(requestBody: Data(count: 3_000)))
+        #expect(!writer.isFull)
+        writer.submit(sample(requestBody: Data(count: 1_500)))
+        #expect(writer.isFull)
+        gate.signal()
+        await writer.close()
+        #expect(!writer.isFull)
+    }
+
     @Test func readOnlyListingWhileWriterWrites() async throws {
         let home = try TempHome()
         defer { home.cleanup() }

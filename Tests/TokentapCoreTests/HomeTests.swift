@@ -79,3 +79,18 @@ struct HomeTests {
         #expect(try String(contentsOf: file, encoding: .utf8) == "y")
     }
 }
+
+@Suite("Header names")
+struct HeaderNameTests {
+    @Test func namesCompareASCIICaseInsensitively() {
+        let headers = [HeaderField(name: "Content-Type", value: "a"), HeaderField(name: "x-Api-KEY", value: "b"),
+                       HeaderField(name: "content-type", value: "c")]
+        #expect(headers.first(named: "content-type") == "a")
+        #expect(headers.first(named: "X-API-Key") == "b")
+        #expect(headers.all(named: "CONTENT-TYPE") == ["a", "c"])
+        #expect(headers.first(named: "Content-Typ") == nil)
+        // Only letters fold: "-" (0x2D) and "\r" (0x0D) differ by the case bit but are not letters.
+        #expect(!HeaderField(name: "a-b", value: "").hasName("a\rb"))
+        #expect(!HeaderField(name: "a@", value: "").hasName("a`"))
+    }
+}

@@ -89,7 +89,11 @@ final class ServerProcess: @unchecked Sendable {
     init(_ arguments: [String], executable: String = tokentapBinary, environment: [String: String]? = nil) throws {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        if let environment { process.environment = environment }
+        // SwiftNIO's strict mode turns misuse it only reports (a task scheduled on an event loop
+        // that has shut down) into a crash, so `stop() == 0` checks catch it.
+        var env = environment ?? ProcessInfo.processInfo.environment
+        env["SWIFTNIO_STRICT"] = "1"
+        process.environment = env
         process.standardOutput = out
         process.standardError = err
         process.standardInput = FileHandle.nullDevice
