@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "tokentap", targets: ["tokentap"]),
+        .executable(name: "tokentap-loadgen", targets: ["tokentap-loadgen"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -90,6 +91,18 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
+        ),
+        // bench/run's HTTPS load generator (CONNECT through a proxy, TLS with a given CA, keep-alive).
+        .executableTarget(
+            name: "tokentap-loadgen",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "bench/LoadGen"
         ),
         .testTarget(
             name: "CertificateAuthorityTests",

@@ -102,7 +102,7 @@ figures are taken). Numbers from one run on a shared machine: compare the ratios
 - Date: {now.isoformat()} · commit {commit}
 - Machine: {m['nproc']} CPUs, {m['cpu_model']}, {m['mem_total']} RAM, Linux {m['kernel']}
 - Upstream: nginx {nginx_version} (1 worker, TLS, keep-alive) on 127.0.0.1
-- Load generator: `bench/loadgen.py` (Python {m['python']}, asyncio + ssl, 2 processes) — the same client for every target
+- Load generator: `tokentap-loadgen` (`bench/LoadGen`, SwiftNIO + NIOSSL, 2 event-loop threads, one process) — the same client for every target
 - mitmdump: {mitm_version} (`--mode regular`, writing a flow file with `-w`, default options: it
   buffers whole bodies, as `stream_large_bodies` is unset)
 - tokentap: `{binary}`{" — **DEBUG build: not representative of release performance**" if "/debug/" in binary else " (release build)"}, recording on (SQLite), default `--max-body` (1 MiB)
