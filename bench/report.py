@@ -46,6 +46,29 @@ def ratio(a, b):
     return round(a / b, 3)
 
 
+def targets(ratios, by, e):
+    """(name, measured text, met: bool or None when not measured) for each target of issue 10."""
+    out = []
+    for w in ("a_get_keepalive_16", "b_post_form_1k_json"):
+        v = ratios.get(w, {})
+        m, d, p = v.get("tokentap_over_mitmdump_rps"), v.get("tokentap_over_direct_rps"), v.get("tokentap_added_p50_ms")
+        out.append((f"{w[0]}: ≥ 10× mitmdump", fmt(m, 1) + "×", None if m is None else m >= 10))
+        out.append((f"{w[0]}: ≥ 0.4× direct", fmt(d, 3) + "×", None if d is None else d >= 0.4))
+        out.append((f"{w[0]}: added p50 ≤ 1 ms", fmt(p, 2) + " ms", None if p is None else p <= 1))
+    c0 = ratios.get("c0_first_request_new_host", {}).get("tokentap_added_p50_ms")
+    out.append(("c: new-host first request ≤ 5 ms over direct", fmt(c0, 2) + " ms", None if c0 is None else c0 <= 5))
+    drow = by.get(("d_download_256mib", "tokentap"))
+    rss = drow and drow.get("proxy_peak_rss_mib")
+    out.append(("d: peak RSS < 64 MiB through 256 MiB", fmt(rss) + " MiB", None if rss is None else rss < 64))
+    r5 = e.get("rss_after_5000_mib")
+    r50 = next((v for k, v in e.items() if k.startswith("rss_after_") and k != "rss_after_5000_mib"), None)
+    flat = None if not r5 or r50 is None else abs(r50 - r5) / r5 <= 0.10
+    out.append(("e: RSS flat (±10%) 5,000 → 50,000 exchanges", f"{fmt(r5)} → {fmt(r50)} MiB", flat))
+    lm = e.get("list_4xx_ms")
+    out.append((f"e: filtered list < 300 ms ({fmt(e.get('list_lines_all'))} rows)", fmt(lm) + " ms", None if lm is None else lm < 300))
+    return out
+
+
 def main():
     rows_path, e_json, results_dir, md_path, duration, mitm_version, nginx_version, commit, binary = sys.argv[1:10]
     rows = [json.loads(l) for l in open(rows_path) if l.strip()]
@@ -86,12 +109,16 @@ def main():
     rtable = "\n".join(rlines)
     elines = ["| figure | value |", "|---|---:|"] + [f"| {k} | {fmt(v)} |" for k, v in e.items()]
     etable = "\n".join(elines)
+    ttable = "\n".join(["| target (issue 10) | measured | met |", "|---|---|:---:|"] + [
+        f"| {name} | {measured} | {'n/a' if ok is None else ('yes' if ok else '**no**')} |" for name, measured, ok in targets(ratios, by, e)])
 
     print(table)
     print()
     print(rtable)
     print()
     print(etable)
+    print()
+    print(ttable)
 
     with open(md_path, "w") as f:
         f.write(f"""# tokentap benchmarks
@@ -116,9 +143,13 @@ figures are taken). Numbers from one run on a shared machine: compare the ratios
 
 {rtable}
 
-## (e) 50,000 recorded exchanges (tokentap only)
+## (e) 50,000 recorded exchanges, then the list timings at E_LIST_ROWS (tokentap only)
 
 {etable}
+
+## Targets
+
+{ttable}
 """)
 
 

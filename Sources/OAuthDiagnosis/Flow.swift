@@ -93,7 +93,11 @@ struct TokenResponse: Sendable {
 
 
 /// One exchange as the flow sees it.
-struct Observation: Sendable {
+///
+/// A class: the rules scan the kept history many times per judgement, and passing a reference
+/// around costs one retain where copying this struct's dozen fields cost most of the judgement.
+/// Mutated only while it is being built or given its id, by the one thread that owns the history.
+final class Observation: @unchecked Sendable {
     /// The exchange as recorded (redacted in history; raw for the exchange being judged).
     /// Its id is set late for live history (``FlowHistory/assignID(_:to:)``).
     var exchange: Exchange
@@ -107,6 +111,13 @@ struct Observation: Sendable {
     /// Query of the Location header of a 3xx answer, form-decoded.
     let locationParams: [(String, String)]
     let location: String?
+    /// Fingerprints of the `code` and `client_secret` parameters sent (set by `FlowIndex.observe`),
+    /// so scans of the history compare strings instead of parsing placeholders.
+    var codeFingerprints: [String] = []
+    var secretFingerprints: [String] = []
+    /// Fingerprints of the access and refresh tokens the response issued (set by `FlowIndex.observe`).
+    var accessTokenFingerprint: String?
+    var refreshTokenFingerprint: String?
 
     var isRedirectResponse: Bool { (exchange.status.map { (300..<400).contains($0) } ?? false) }
 
@@ -221,10 +232,35 @@ struct Observation: Sendable {
     }
 }
 
+/// Memo of ``Val``s by role and text: the rules compare the current exchange's values with every
+/// kept exchange's, and parsing a placeholder or computing an HMAC each time made a judgement cost
+/// grow with the history. Bounded (cleared past 50,000 entries); locked, so a `FlowIndex` copy may
+/// be used from another thread.
+final class ValCache: @unchecked Sendable {
+    private let lock = NSLock()
+
+    private var byRole: [String: [String: Val]] = [:]
+    private var count = 0
+
+    func value(_ text: String, role: String, redactor: Redactor) -> Val {
+        lock.lock()
+        if let v = byRole[role]?[text] { lock.unlock(); return v }
+        lock.unlock()
+        let v = Val(text, role: role, redactor: redactor)
+        lock.lock()
+        if count >= 50_000 { byRole.removeAll(keepingCapacity: true); count = 0 }
+        byRole[role, default: [:]][text] = v
+        count += 1
+        lock.unlock()
+        return v
+    }
+}
+
 /// The session as a linked flow: who issued which code and token, when.
 struct FlowIndex: Sendable {
     let redactor: Redactor
     var observations: [Observation]
+    private let cache = ValCache()
     /// Seconds the sandbox's test clock has moved forward so far: later exchanges happened that much
     /// later as far as lifetimes go.
     private(set) var clockShift: TimeInterval = 0
@@ -243,8 +279,12 @@ struct FlowIndex: Sendable {
     /// `e` as an observation on the session clock; a successful test-clock advance moves the clock
     /// for the exchanges observed after it.
     mutating func observe(_ e: Exchange, profiles: [ProviderProfile]) -> Observation {
-        var o = Observation(e, profiles: profiles)
+        let o = Observation(e, profiles: profiles)
         o.at = e.started.addingTimeInterval(clockShift)
+        o.codeFingerprints = o.params.items.filter { $0.name == "code" }.map { val($0.value, "code").fp }
+        o.secretFingerprints = o.params.items.filter { $0.name == "client_secret" }.map { val($0.value, "client_secret").fp }
+        o.accessTokenFingerprint = o.tokenResponse.accessToken.map { val($0, "access_token").fp }
+        o.refreshTokenFingerprint = o.tokenResponse.refreshToken.map { val($0, "refresh_token").fp }
         if e.path == FlowIndex.testClockAdvancePath, let s = e.status, (200..<300).contains(s),
            let secs = o.params.all("seconds").first(where: { $0.place == .query }).flatMap({ Double($0.value) }), secs > 0 {
             clockShift += secs
@@ -259,7 +299,7 @@ struct FlowIndex: Sendable {
     /// the session's clock forward by N seconds for every later exchange (expiry tests without sleeping).
     static let testClockAdvancePath = "/__sandbox/advance"
 
-    func val(_ s: String, _ role: String) -> Val { Val(s, role: role, redactor: redactor) }
+    func val(_ s: String, _ role: String) -> Val { cache.value(s, role: role, redactor: redactor) }
 
     /// A code issuance: the exchange that delivered it and the code.
     struct Issue { let obs: Observation; let code: Val }
@@ -268,7 +308,12 @@ struct FlowIndex: Sendable {
         observations.compactMap { o in o.deliveredCode.map { Issue(obs: o, code: val($0, "code")) } }
     }
 
-    func issue(of code: Val) -> Issue? { issuedCodes.first { $0.code.fp == code.fp } }
+    func issue(of code: Val) -> Issue? {
+        for o in observations {
+            if let c = o.deliveredCode, val(c, "code").fp == code.fp { return Issue(obs: o, code: val(c, "code")) }
+        }
+        return nil
+    }
 
     var authorizes: [Observation] { observations.filter { $0.role == .authorize } }
 
@@ -309,10 +354,18 @@ struct FlowIndex: Sendable {
 
     /// The latest successful token response (before position `before`) that issued access token `v`.
     func issueOfAccessToken(_ v: Val, before: Int? = nil) -> TokenIssue? {
-        tokenIssues(before: before).last { t in t.response.accessToken.map { val($0, "access_token").fp == v.fp } ?? false }
+        lastTokenIssue(before: before) { $0.accessTokenFingerprint == v.fp }
     }
     /// The latest successful token response (before position `before`) that issued refresh token `v`.
     func issueOfRefreshToken(_ v: Val, before: Int? = nil) -> TokenIssue? {
-        tokenIssues(before: before).last { t in t.response.refreshToken.map { val($0, "refresh_token").fp == v.fp } ?? false }
+        lastTokenIssue(before: before) { $0.refreshTokenFingerprint == v.fp }
+    }
+
+    /// The latest successful token response among the first `before` observations matching `test`
+    /// (a reverse scan that copies nothing but the match).
+    private func lastTokenIssue(before: Int?, _ test: (Observation) -> Bool) -> TokenIssue? {
+        let end = min(before ?? observations.count, observations.count)
+        guard let o = observations[..<end].last(where: { $0.role == .token && $0.tokenResponse.success && test($0) }) else { return nil }
+        return TokenIssue(obs: o, response: o.tokenResponse)
     }
 }

@@ -18,9 +18,8 @@ extension RuleContext {
         let code = val(codeP.value, "code")
         // token-type-confusion: a token sent as the code.
         if let t = history.last(where: { h in h.role == .token && h.tokenResponse.success &&
-            (h.tokenResponse.refreshToken.map { val($0, "refresh_token").fp == code.fp } ?? false ||
-             h.tokenResponse.accessToken.map { val($0, "access_token").fp == code.fp } ?? false) }) {
-            let kind = t.tokenResponse.refreshToken.map { val($0, "refresh_token").fp == code.fp } ?? false ? "refresh token" : "access token"
+            (h.refreshTokenFingerprint == code.fp || h.accessTokenFingerprint == code.fp) }) {
+            let kind = t.refreshTokenFingerprint == code.fp ? "refresh token" : "access token"
             add("token-type-confusion", succeeded ? .info : .error, .certain, "A \(kind) is sent as the authorization code",
                 ["code sent: \(code.display)", "the \(kind) issued in \(exchangeID(t)) has the same fingerprint",
                  "grant_type: \(escaped(p.value("grant_type") ?? ""))"],
@@ -29,16 +28,23 @@ extension RuleContext {
             return
         }
         // Replay before time: code-reused.
-        let earlier = history.filter { h in
+        // One pass, by index (a retry loop can leave hundreds of uses in the history: nothing is copied).
+        var firstUse: Int?
+        var uses = 0
+        var anySuccess = false
+        for (i, h) in history.enumerated() {
             // A request answered with a redirect never reached the code check: not a use.
-            h.role == .token && !h.isRedirectResponse && h.params.all("code").contains { val($0.value, "code").fp == code.fp }
+            guard h.role == .token, !h.isRedirectResponse, h.codeFingerprints.contains(code.fp) else { continue }
+            if firstUse == nil { firstUse = i }
+            uses += 1
+            if h.tokenResponse.success { anySuccess = true }
         }
-        if let first = earlier.first {
+        if let firstUse {
+            let first = index.observations[firstUse]
             let dt = cur.at.timeIntervalSince(first.at)
             var ev = ["code: \(code.display)",
                       "first presented in \(exchangeID(first)) at \(isoTime(first.at)), \(elapsed(dt)) earlier: \(statusText(first))"]
-            if earlier.count > 1 { ev.append("presented \(earlier.count) times before this request") }
-            let anySuccess = earlier.contains { $0.tokenResponse.success }
+            if uses > 1 { ev.append("presented \(uses) times before this request") }
             let why = dt < 2 ? " (a double callback: React StrictMode running the effect twice, or two handlers)" : " (a retry loop or a reloaded callback page)"
             add("code-reused", succeeded ? .info : .error, .certain,
                 "The authorization code was already used" + (anySuccess ? " successfully" : ""),
@@ -58,7 +64,7 @@ extension RuleContext {
                     fix: "Pass the code exactly as the redirect delivered it: parse the callback query once with a URL parser (no extra encoding or decoding, no trimming).",
                     ref: RFC.authCode)
                 issue = orig
-            } else if earlier.isEmpty {
+            } else if uses == 0 {
                 codeUnknown = true
                 let n = index.issuedCodes.filter { $0.obs.at <= cur.at }.count
                 add("code-unknown", .info, .certain, "The code was never seen issued in this session",
@@ -69,7 +75,7 @@ extension RuleContext {
             }
         }
         // code-expired (only when not replayed).
-        if earlier.isEmpty, let issue, let life = profile.codeLifetime {
+        if uses == 0, let issue, let life = profile.codeLifetime {
             let dt = cur.at.timeIntervalSince(issue.obs.at)
             if dt > life, !succeeded {
                 add("code-expired", .error, profile.tokenEndpoints.isEmpty ? .likely : .certain, "The code was used \(elapsed(dt)) after it was issued (lifetime \(elapsed(life)))",
@@ -244,7 +250,7 @@ extension RuleContext {
         guard let rp = p.first("refresh_token") else { return }
         let r = val(rp.value, "refresh_token")
         // token-type-confusion: an access token or a code sent as refresh_token.
-        if let t = history.last(where: { $0.role == .token && ($0.tokenResponse.accessToken.map { val($0, "access_token").fp == r.fp } ?? false) }) {
+        if let t = history.last(where: { $0.role == .token && $0.accessTokenFingerprint == r.fp }) {
             add("token-type-confusion", succeeded ? .info : .error, .certain, "An access token is sent as the refresh_token",
                 ["refresh_token sent: \(r.display)", "the access token issued in \(exchangeID(t)) has the same fingerprint"],
                 fix: "Send the refresh_token field of the token response, not access_token.", ref: RFC.refresh)
@@ -399,7 +405,7 @@ extension RuleContext {
                 fix: "Exchange the code at the token endpoint and send the access_token it returns.", ref: RFC.bearer)
             return
         }
-        if let t = history.last(where: { $0.role == .token && ($0.tokenResponse.refreshToken.map { val($0, "refresh_token").fp == a.fp } ?? false) }) {
+        if let t = history.last(where: { $0.role == .token && $0.refreshTokenFingerprint == a.fp }) {
             add("token-type-confusion", succeeded ? .info : .error, .certain, "The refresh token is sent as a Bearer token",
                 ["Bearer token: \(a.display)", "the refresh token issued in \(exchangeID(t)) has the same fingerprint"],
                 fix: "Send the access_token field of the token response, not refresh_token.", ref: RFC.bearer)

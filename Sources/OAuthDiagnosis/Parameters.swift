@@ -285,11 +285,11 @@ func elapsed(_ t: TimeInterval) -> String {
 
 /// ISO 8601 UTC with milliseconds, for evidence lines.
 func isoTime(_ d: Date) -> String {
-    let f = ISO8601DateFormatter()
-    f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-    f.timeZone = TimeZone(identifier: "UTC")
-    return f.string(from: d)
+    d.formatted(isoStyle)
 }
+
+/// `2025-06-15T12:00:00.000Z` (a value type: no formatter built per call).
+private let isoStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: TimeZone(identifier: "UTC")!)
 
 /// True when `s` holds CR or LF anywhere (by scalar: "\r\n" is one Character in Swift).
 func hasLineBreak(_ s: String) -> Bool {

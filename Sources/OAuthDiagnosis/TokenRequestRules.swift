@@ -327,13 +327,9 @@ extension RuleContext {
     var knownClientIDs: Set<String> {
         Set(index.observations.filter { $0.role == .authorize }.compactMap { $0.params.value("client_id") })
     }
-    /// Fingerprints of client secrets sent earlier in this session.
-    var knownSecretFPs: [String: Observation] {
-        var out: [String: Observation] = [:]
-        for h in history where h.role == .token {
-            for s in h.params.all("client_secret") { out[val(s.value, "client_secret").fp] = h }
-        }
-        return out
+    /// The latest earlier token request that sent a client_secret with fingerprint `fp`.
+    func earlierSecret(withFingerprint fp: String) -> Observation? {
+        history.last { $0.role == .token && $0.secretFingerprints.contains(fp) }
     }
 
     mutating func swappedRule() {
@@ -346,7 +342,7 @@ extension RuleContext {
             ev.append("client_secret in \(secP.place.rawValue) equals the client_id of the authorize request: \(escaped(sec))")
             conf = .certain
         }
-        if let h = knownSecretFPs[val(id, "client_secret").fp] {
+        if let h = earlierSecret(withFingerprint: val(id, "client_secret").fp) {
             ev.append("client_id in \(idP.place.rawValue) has the fingerprint of the client_secret sent in \(exchangeID(h)): \(val(id, "client_secret").display)")
             conf = .certain
         }

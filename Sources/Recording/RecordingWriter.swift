@@ -26,7 +26,7 @@ final class Locked<Value>: @unchecked Sendable {
 /// The backlog (exchanges submitted and not yet written) is bounded by back-pressure, not by loss:
 /// once it holds ``Limits/high`` exchanges or ``Limits/highBytes`` body bytes, ``isFull`` turns true
 /// and the proxy stops reading new requests (``whenRoom(_:)``) until the writer has brought it back
-/// to half of that. A flood of traffic is slowed to the speed of recording instead of growing memory
+/// to three quarters of that (a short pause, not a long stall). A flood of traffic is slowed to the speed of recording instead of growing memory
 /// without bound or dropping what the user came to record.
 ///
 /// Redaction slots in before `submit`: the writer stores what it is given.
@@ -34,7 +34,7 @@ public final class RecordingWriter: Sendable {
     /// Most exchanges written in one transaction.
     public static let batchSize = 100
 
-    /// Backlog sizes: full at `high` exchanges or `highBytes` bytes of bodies, room again at half.
+    /// Backlog sizes: full at `high` exchanges or `highBytes` bytes of bodies, room again at three quarters.
     public struct Limits: Sendable {
         public var high: Int
         public var highBytes: Int
@@ -169,7 +169,7 @@ public final class RecordingWriter: Sendable {
                 let waiters = state.withLock { s -> [@Sendable () -> Void] in
                     s.backlog -= taken.count
                     s.backlogBytes -= size
-                    guard s.full, s.backlog <= limits.high / 2, s.backlogBytes <= limits.highBytes / 2 else { return [] }
+                    guard s.full, s.backlog <= limits.high * 3 / 4, s.backlogBytes <= limits.highBytes * 3 / 4 else { return [] }
                     s.full = false
                     defer { s.waiters = [] }
                     return s.waiters

@@ -371,7 +371,7 @@ struct WriterTests {
     }
 
     /// The writer's backlog is bounded by back-pressure: full at `high` exchanges (or `highBytes`),
-    /// room again once written down to half, and whoever waited is called then. Nothing is dropped.
+    /// room again once written down to three quarters, and whoever waited is called then. Nothing is dropped.
     @Test func backlogTurnsFullAtTheHighMarkAndCallsWaitersWhenDrained() async throws {
         let home = try TempHome()
         defer { home.cleanup() }
