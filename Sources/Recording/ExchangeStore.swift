@@ -74,9 +74,10 @@ public struct ExchangeQuery: Sendable, Hashable {
     public var afterID: Int64?
     /// At most this many rows: the newest ones (still returned oldest first).
     public var limit: Int?
-    /// When false, the returned exchanges have empty bodies (their `wireSize`, `truncated` and
-    /// `decodedFrom` stay), which makes listing large sessions cheap. `oauthOnly` still sees
-    /// request bodies. `list` can pass false; `show`, `doctor` and `export` need true.
+    /// When false, the returned exchanges are summaries: empty bodies (their `wireSize`, `truncated`
+    /// and `decodedFrom` stay) and no headers, which makes listing large sessions cheap (decoding
+    /// the headers' JSON was half the cost of `list`). `oauthOnly` still sees request bodies and
+    /// headers. `list` and `tail` pass false; `show`, `doctor` and `export` need true.
     public var includeBodies: Bool
 
     public init(session: String? = nil, kinds: Set<ExchangeKind> = [.http], host: String? = nil,
@@ -252,8 +253,10 @@ public final class ExchangeStore: Sendable {
         config.busyMode = .timeout(5)
         config.label = "tokentap.store.readonly"
         let pool = try DatabasePool(path: path.path, configuration: config)
+        // The table is v1's; later migrations only add indexes, which a reader can do without (a
+        // database last written by an older tokentap is still listed, just slower).
         let ok = try pool.read { db in
-            try migrator.hasCompletedMigrations(db) && !(try migrator.hasBeenSuperseded(db))
+            try migrator.appliedIdentifiers(db).contains("v1-exchange") && !(try migrator.hasBeenSuperseded(db))
         }
         guard ok else { throw StoreError.incompatibleSchema(path.path) }
         return ExchangeStore(readOnlyPool: pool, path: path)
@@ -309,6 +312,10 @@ public final class ExchangeStore: Sendable {
             try db.create(index: "exchange_on_started", on: "exchange", columns: ["started"])
             try db.create(index: "exchange_on_kind", on: "exchange", columns: ["kind"])
             try db.create(index: "exchange_on_failed", on: "exchange", columns: ["failed"])
+        }
+        // `list --status 4xx` on a large session: the matching rows only, not a scan of the session.
+        migrator.registerMigration("v2-session-status-index") { db in
+            try db.create(index: "exchange_on_session_status", on: "exchange", columns: ["session", "status"])
         }
         return migrator
     }
@@ -375,10 +382,13 @@ public final class ExchangeStore: Sendable {
             }
             if !query.includeBodies {
                 let empty = SQL(sql: "X''")
+                let noHeaders = SQL(sql: "'[]'")
                 request = request.select([
-                    AllColumnsExcluding(["request_body", "response_body"]),
+                    AllColumnsExcluding(["request_body", "response_body", "request_headers", "response_headers"]),
                     query.oauthOnly ? Column("request_body").forKey("request_body") : empty.forKey("request_body"),
                     empty.forKey("response_body"),
+                    query.oauthOnly ? Column("request_headers").forKey("request_headers") : noHeaders.forKey("request_headers"),
+                    query.oauthOnly ? Column("response_headers").forKey("response_headers") : noHeaders.forKey("response_headers"),
                 ] as [any SQLSelectable])
             }
             if let method = query.method { request = request.filter(Column("method").collating(.nocase) == method) }

@@ -136,11 +136,32 @@ struct StoreTests {
                        "response_decoded_from", "error", "findings", "keeps_secrets"] {
             #expect(columns.contains(column), "missing column \(column)")
         }
-        for index in ["exchange_on_session_started", "exchange_on_host", "exchange_on_status", "exchange_on_started"] {
+        for index in ["exchange_on_session_started", "exchange_on_host", "exchange_on_status", "exchange_on_started",
+                      "exchange_on_session_status"] {
             #expect(indexes.contains(index), "missing index \(index)")
         }
         #expect(journal == "wal")
-        #expect(migrations == ["v1-exchange"])
+        #expect(migrations == ["v1-exchange", "v2-session-status-index"])
+    }
+
+    /// A database last written by a tokentap that knew only v1 is still listed read-only; the next
+    /// writer adds the index.
+    @Test func aV1DatabaseIsReadableAndUpgradedByTheNextWriter() async throws {
+        let home = try TempHome()
+        defer { home.cleanup() }
+        do {
+            let store = try ExchangeStore(path: home.database)
+            try await store.insert([sample(status: 404)])
+            try await store.pool.write { db in
+                try db.execute(sql: "DROP INDEX exchange_on_session_status")
+                try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = 'v2-session-status-index'")
+            }
+        }
+        let reader = try ExchangeStore.openReadOnly(path: home.database)
+        #expect(try reader.exchanges(ExchangeQuery(status: .statusClass(4))).count == 1)
+        let writer = try ExchangeStore(path: home.database)
+        let indexes = try await writer.pool.read { db in try db.indexes(on: "exchange").map(\.name) }
+        #expect(indexes.contains("exchange_on_session_status"))
     }
 
     @Test func headersAreStoredAsJSONArraysInOrder() async throws {
