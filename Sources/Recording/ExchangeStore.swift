@@ -252,6 +252,10 @@ public final class ExchangeStore: Sendable {
         config.readonly = true
         config.busyMode = .timeout(5)
         config.label = "tokentap.store.readonly"
+        config.prepareDatabase { db in
+            // Listing a large session reads many pages: map them instead of one pread each.
+            try db.execute(sql: "PRAGMA mmap_size = 268435456")
+        }
         let pool = try DatabasePool(path: path.path, configuration: config)
         // The table is v1's; later migrations only add indexes, which a reader can do without (a
         // database last written by an older tokentap is still listed, just slower).
