@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOCore
 import TokentapCore
 
 /// A value behind a lock.
@@ -55,6 +56,7 @@ public final class RecordingWriter: Sendable {
         var backlog = 0
         var backlogBytes = 0
         var full = false
+        var lastFullNotice = NIODeadline.uptimeNanoseconds(0)
         /// Called once when the backlog is back under the low-water mark.
         var waiters: [@Sendable () -> Void] = []
     }
@@ -131,13 +133,21 @@ public final class RecordingWriter: Sendable {
     public func submit(_ exchange: Exchange) {
         let size = exchange.request.body.count + exchange.response.body.count
         let limits = self.limits
-        let accepted = state.withLock { s -> Bool in
-            if s.closed { return false }
+        let (accepted, announce) = state.withLock { s -> (Bool, Int?) in
+            if s.closed { return (false, nil) }
             s.pending.append(exchange)
             s.backlog += 1
             s.backlogBytes += size
-            if s.backlog >= limits.high || s.backlogBytes >= limits.highBytes { s.full = true }
-            return true
+            guard !s.full, s.backlog >= limits.high || s.backlogBytes >= limits.highBytes else { return (true, nil) }
+            s.full = true
+            // Say so at most every 10 s: a flood can fill and drain the backlog many times a second.
+            let now = NIODeadline.now()
+            guard now - s.lastFullNotice >= .seconds(10) else { return (true, nil) }
+            s.lastFullNotice = now
+            return (true, s.backlog)
+        }
+        if let announce {
+            logger.notice("recording is \(announce) exchanges behind the traffic: new requests wait until it catches up (nothing is dropped)")
         }
         if accepted {
             wakeups.yield(())
