@@ -72,7 +72,7 @@ public struct Diagnoser: Sendable {
     /// The OAuth role of one exchange on its own (no history needed): `authorize`, `redirect`, `callback`,
     /// `token`, `api`, `tls-error`, `test-clock` (`tokentap sandbox`'s `POST /__sandbox/advance?seconds=N`,
     /// which moves the session clock for the lifetime rules), or `nil` for traffic that plays no OAuth role
-    /// (page loads, CORS preflights). Exchanges with a role are the history `diagnose` needs.
+    /// (page loads, CORS preflights). Of these, ``FlowHistory`` keeps all but `api` for judging later exchanges.
     /// Useful for `tokentap list --oauth`.
     public func oauthRole(of exchange: Exchange) -> String? {
         if exchange.kind == .http, exchange.path == FlowIndex.testClockAdvancePath { return "test-clock" }

@@ -232,25 +232,26 @@ final class Observation: @unchecked Sendable {
     }
 }
 
-/// Memo of ``Val``s by role and text: the rules compare the current exchange's values with every
-/// kept exchange's, and parsing a placeholder or computing an HMAC each time made a judgement cost
-/// grow with the history. Bounded (cleared past 50,000 entries); locked, so a `FlowIndex` copy may
-/// be used from another thread.
+/// Memo of the ``Val``s of placeholders (the redacted history): the rules compare the current
+/// exchange's values with every kept exchange's, and parsing a placeholder each time made a judgement
+/// cost grow with the history. A placeholder's `Val` does not depend on the role, so the text is the
+/// key. Raw values are never kept here (they live only as long as the exchange being judged).
+/// Bounded (cleared past 50,000 entries); locked, so a `FlowIndex` copy may be used from another
+/// thread.
 final class ValCache: @unchecked Sendable {
     private let lock = NSLock()
-
-    private var byRole: [String: [String: Val]] = [:]
-    private var count = 0
+    private var placeholders: [String: Val] = [:]
 
     func value(_ text: String, role: String, redactor: Redactor) -> Val {
         lock.lock()
-        if let v = byRole[role]?[text] { lock.unlock(); return v }
+        let cached = placeholders[text]
         lock.unlock()
+        if let cached { return cached }
         let v = Val(text, role: role, redactor: redactor)
+        guard v.raw == nil else { return v }
         lock.lock()
-        if count >= 50_000 { byRole.removeAll(keepingCapacity: true); count = 0 }
-        byRole[role, default: [:]][text] = v
-        count += 1
+        if placeholders.count >= 50_000 { placeholders.removeAll(keepingCapacity: true) }
+        placeholders[text] = v
         lock.unlock()
         return v
     }
@@ -310,7 +311,7 @@ struct FlowIndex: Sendable {
 
     func issue(of code: Val) -> Issue? {
         for o in observations {
-            if let c = o.deliveredCode, val(c, "code").fp == code.fp { return Issue(obs: o, code: val(c, "code")) }
+            if let c = o.deliveredCode.map({ val($0, "code") }), c.fp == code.fp { return Issue(obs: o, code: c) }
         }
         return nil
     }
@@ -343,13 +344,6 @@ struct FlowIndex: Sendable {
     struct TokenIssue {
         let obs: Observation
         let response: TokenResponse
-    }
-
-    /// Successful token responses in order, among the first `before` observations (all when nil).
-    func tokenIssues(before: Int? = nil) -> [TokenIssue] {
-        observations.prefix(before ?? observations.count).filter { $0.role == .token }.compactMap { o in
-            o.tokenResponse.success ? TokenIssue(obs: o, response: o.tokenResponse) : nil
-        }
     }
 
     /// The latest successful token response (before position `before`) that issued access token `v`.

@@ -28,23 +28,16 @@ extension RuleContext {
             return
         }
         // Replay before time: code-reused.
-        // One pass, by index (a retry loop can leave hundreds of uses in the history: nothing is copied).
-        var firstUse: Int?
-        var uses = 0
-        var anySuccess = false
-        for (i, h) in history.enumerated() {
+        let earlier = history.filter { h in
             // A request answered with a redirect never reached the code check: not a use.
-            guard h.role == .token, !h.isRedirectResponse, h.codeFingerprints.contains(code.fp) else { continue }
-            if firstUse == nil { firstUse = i }
-            uses += 1
-            if h.tokenResponse.success { anySuccess = true }
+            h.role == .token && !h.isRedirectResponse && h.codeFingerprints.contains(code.fp)
         }
-        if let firstUse {
-            let first = index.observations[firstUse]
+        if let first = earlier.first {
             let dt = cur.at.timeIntervalSince(first.at)
             var ev = ["code: \(code.display)",
                       "first presented in \(exchangeID(first)) at \(isoTime(first.at)), \(elapsed(dt)) earlier: \(statusText(first))"]
-            if uses > 1 { ev.append("presented \(uses) times before this request") }
+            if earlier.count > 1 { ev.append("presented \(earlier.count) times before this request") }
+            let anySuccess = earlier.contains { $0.tokenResponse.success }
             let why = dt < 2 ? " (a double callback: React StrictMode running the effect twice, or two handlers)" : " (a retry loop or a reloaded callback page)"
             add("code-reused", succeeded ? .info : .error, .certain,
                 "The authorization code was already used" + (anySuccess ? " successfully" : ""),
@@ -64,7 +57,7 @@ extension RuleContext {
                     fix: "Pass the code exactly as the redirect delivered it: parse the callback query once with a URL parser (no extra encoding or decoding, no trimming).",
                     ref: RFC.authCode)
                 issue = orig
-            } else if uses == 0 {
+            } else if earlier.isEmpty {
                 codeUnknown = true
                 let n = index.issuedCodes.filter { $0.obs.at <= cur.at }.count
                 add("code-unknown", .info, .certain, "The code was never seen issued in this session",
@@ -75,7 +68,7 @@ extension RuleContext {
             }
         }
         // code-expired (only when not replayed).
-        if uses == 0, let issue, let life = profile.codeLifetime {
+        if earlier.isEmpty, let issue, let life = profile.codeLifetime {
             let dt = cur.at.timeIntervalSince(issue.obs.at)
             if dt > life, !succeeded {
                 add("code-expired", .error, profile.tokenEndpoints.isEmpty ? .likely : .certain, "The code was used \(elapsed(dt)) after it was issued (lifetime \(elapsed(life)))",

@@ -131,7 +131,7 @@ public final class RecordingWriter: Sendable {
     /// exchange is dropped with a warning. Producers that can wait should honour ``isFull``; the
     /// queue itself takes everything it is given.
     public func submit(_ exchange: Exchange) {
-        let size = exchange.request.body.count + exchange.response.body.count
+        let size = Self.bodyBytes(exchange)
         let limits = self.limits
         let (accepted, announce) = state.withLock { s -> (Bool, Int?) in
             if s.closed { return (false, nil) }
@@ -175,7 +175,7 @@ public final class RecordingWriter: Sendable {
             for start in stride(from: 0, to: queued.count, by: batchSize) {
                 let taken = Array(queued[start..<min(start + batchSize, queued.count)])
                 await write(prepare?(taken) ?? taken, store: store, state: state, logger: logger)
-                let size = taken.reduce(0) { $0 + $1.request.body.count + $1.response.body.count }
+                let size = taken.reduce(0) { $0 + bodyBytes($1) }
                 let waiters = state.withLock { s -> [@Sendable () -> Void] in
                     s.backlog -= taken.count
                     s.backlogBytes -= size
@@ -188,6 +188,9 @@ public final class RecordingWriter: Sendable {
             }
         }
     }
+
+    /// What an exchange weighs in the backlog's byte count.
+    private static func bodyBytes(_ e: Exchange) -> Int { e.request.body.count + e.response.body.count }
 
     /// Writes one batch (one transaction), retrying three times 250 ms apart before giving up on it.
     private static func write(_ batch: [Exchange], store: ExchangeStore, state: Locked<State>, logger: Logger) async {

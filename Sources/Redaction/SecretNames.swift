@@ -38,24 +38,14 @@ public enum SecretNames {
     /// `Proxy-Authorization`, `Cookie` and `Set-Cookie` have their own rules and are not matched here.
     public static func isSecretHeader(_ name: String) -> Bool {
         // Header names are ASCII tokens (RFC 9110 §5.1): compare bytes. (Foundation's `contains` and
-        // `replacingOccurrences` bridge to NSString on Linux, and this runs for every header recorded.)
+        // `replacingOccurrences` bridge to NSString on Linux, and the generic `firstRange(of:)` that
+        // resolves on byte arrays is Foundation's slow `DataProtocol` one; this runs for every header.)
         let n = Array(name.lowercased().utf8)
         if exemptHeaders.contains(n) { return false }
         if exemptHeaderPrefixes.contains(where: { n.starts(with: $0) }) { return false }
         var stripped = n
-        while let at = offset(of: tokentap, in: stripped) { stripped.removeSubrange(at..<(at + tokentap.count)) }
-        return secretHeaderWords.contains { offset(of: $0, in: stripped) != nil }
-    }
-
-    /// Where `needle` first occurs in `haystack` (plain loops: the generic `firstRange(of:)` that
-    /// resolves here is Foundation's `DataProtocol` one, many times slower on short arrays).
-    private static func offset(of needle: [UInt8], in haystack: [UInt8]) -> Int? {
-        guard !needle.isEmpty, haystack.count >= needle.count else { return nil }
-        outer: for start in 0...(haystack.count - needle.count) {
-            for k in 0..<needle.count where haystack[start + k] != needle[k] { continue outer }
-            return start
-        }
-        return nil
+        while let at = ByteScan.find(tokentap, in: stripped, from: 0) { stripped.removeSubrange(at..<(at + tokentap.count)) }
+        return secretHeaderWords.contains { ByteScan.find($0, in: stripped, from: 0) != nil }
     }
 
     private static let exemptHeaders: Set<[UInt8]> = Set(
