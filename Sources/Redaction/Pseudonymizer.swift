@@ -64,13 +64,7 @@ public struct Pseudonymizer: Sendable {
         e.request = message(e.request)
         e.response = message(e.response)
         e.error = e.error.map { text($0) }
-        e.findings = e.findings.map { f in
-            var f = f
-            f.title = text(f.title)
-            f.evidence = f.evidence.map { text($0) }
-            f.fix = text(f.fix)
-            return f
-        }
+        e.findings = e.findings.map { $0.mappingText { text($0) } }
         return e
     }
 

@@ -78,13 +78,7 @@ public struct Redactor: Sendable {
         e.response = redact(exchange.response)
         e.reason = exchange.reason.map { redactText($0) }
         e.error = exchange.error.map { redactText($0) }
-        e.findings = exchange.findings.map { finding in
-            var f = finding
-            f.title = redactText(finding.title)
-            f.evidence = finding.evidence.map { redactText($0) }
-            f.fix = redactText(finding.fix)
-            return f
-        }
+        e.findings = exchange.findings.map { $0.mappingText { redactText($0) } }
         e.keepsSecrets = false
         return e
     }

@@ -156,6 +156,19 @@ public struct Finding: Codable, Sendable, Hashable {
     }
 }
 
+extension Finding {
+    /// The finding with `transform` applied to its free text (title, evidence lines, fix), in that
+    /// order; rule, severity, confidence, exchange and reference stay. Redaction and pseudonymization
+    /// rewrite findings this way.
+    public func mappingText(_ transform: (String) throws -> String) rethrows -> Finding {
+        var f = self
+        f.title = try transform(title)
+        f.evidence = try evidence.map(transform)
+        f.fix = try transform(fix)
+        return f
+    }
+}
+
 /// One recorded row: an HTTP request/response pair, a tunnel, or a failed handshake or request.
 ///
 /// Produced by the proxy's capture hook (raw values, in memory), passed through redaction, then
