@@ -175,8 +175,9 @@ public struct RequestParameters: Sendable, Hashable {
             let h = AuthorizationHeader(raw: a)
             authorization = h
             if h.isBasic || h.scheme == nil {
-                if let u = h.basicUser { items.append(Parameter(name: "client_id", value: u, wire: u, place: .basic)) }
-                if let p = h.basicPassword { items.append(Parameter(name: "client_secret", value: p, wire: p, place: .basic)) }
+                // RFC 6749 §2.3.1: both halves are form-urlencoded before they are joined and encoded.
+                if let u = h.basicUser { items.append(Parameter(name: "client_id", value: FormCoding.decode(u), wire: u, place: .basic)) }
+                if let p = h.basicPassword { items.append(Parameter(name: "client_secret", value: FormCoding.decode(p), wire: p, place: .basic)) }
             }
         }
     }
@@ -241,11 +242,6 @@ public struct RequestParameters: Sendable, Hashable {
 }
 
 // MARK: - Display helpers (never show a raw secret)
-
-/// Parameter names whose values are secrets: shown only as placeholders.
-let secretParameterNames: Set<String> = ["code", "client_secret", "code_verifier", "access_token", "refresh_token",
-                                         "id_token", "token", "assertion", "client_assertion", "password", "api_key",
-                                         "secret"]
 
 /// A non-secret value shown with its bytes escaped: `"authorization_code\r\n"`.
 func escaped(_ s: String) -> String {

@@ -77,14 +77,17 @@ struct RuleContext {
         }
     }
 
-    /// A parameter's value for evidence: placeholder for secrets, escaped bytes otherwise.
-    func show(_ prm: Parameter) -> String {
-        if secretParameterNames.contains(prm.name) { return val(prm.value, prm.name).display }
-        return escaped(prm.value)
-    }
+    /// A parameter's value for evidence: the placeholder when `SecretClassifier` calls its name a
+    /// secret (the redactor's own decision, so a finding never quotes what the body hides),
+    /// escaped bytes otherwise.
+    func show(_ prm: Parameter) -> String { show(name: prm.name, value: prm.value) }
     func show(name: String, value: String) -> String {
-        if secretParameterNames.contains(name) { return val(value, name).display }
+        if let role = SecretClassifier.role(forName: name) { return val(value, role).display }
         return escaped(value)
+    }
+    /// What the wire form of a parameter may show: its length for a secret, escaped bytes otherwise.
+    func showWire(_ prm: Parameter) -> String {
+        SecretClassifier.isSecret(prm.name) ? "\(prm.wire.count) chars" : escaped(prm.wire)
     }
 
     func exchangeID(_ o: Observation) -> String { o.exchange.id.map { "#\($0)" } ?? "#0" }

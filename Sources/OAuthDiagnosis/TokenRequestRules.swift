@@ -287,7 +287,7 @@ extension RuleContext {
     func basicShape(_ a: AuthorizationHeader) -> String {
         if let u = a.basicUser, let pw = a.basicPassword {
             let uText = u.allSatisfy({ $0.isLetter || $0.isNumber || "-._~".contains($0) }) ? u : escaped(u)
-            return "\(uText):<client_secret \(val(pw, "client_secret").display)>"
+            return "\(uText):<client_secret \(val(FormCoding.decode(pw), "client_secret").display)>"
         }
         if let d = a.basicDecoded { return "<\(val(d, "basic_credentials").display)>" }
         return "<undecodable: \(val(a.credentials, "basic_credentials").display)>"
@@ -401,10 +401,9 @@ extension RuleContext {
                     issues.append("an extra level of percent-encoding")
                 }
                 guard !issues.isEmpty else { continue }
-                let shown = secretParameterNames.contains(name) ? val(v, name).display : escaped(v)
                 add("credential-formatting", shapeSeverity(.error), issues.contains("an extra level of percent-encoding") && issues.count == 1 ? .likely : .certain,
                     "\(name) has \(issues.joined(separator: ", "))",
-                    ["\(name) in \(prm.place.rawValue): \(shown)", "on the wire: \(secretParameterNames.contains(name) ? "\(prm.wire.count) chars" : escaped(prm.wire))"],
+                    ["\(name) in \(prm.place.rawValue): \(show(prm))", "on the wire: \(showWire(prm))"],
                     fix: "Trim the value where it is read (.env file, secrets store, copy/paste) and send it exactly as issued.",
                     ref: RFC.tokenRequest)
             }

@@ -17,6 +17,19 @@ import NIOHTTPCompression
 /// - Returns: the decoded bytes (at most `limit`) and `truncated` = true when the decoded body is
 ///   longer than `limit` or the compressed input ended early (a body cut short by `--max-body`:
 ///   what could be decoded is returned). `nil` when `body` is not valid data of that encoding.
+/// True when `body` starts like data of `encoding`: gzip's magic `1f 8b` (RFC 1952 §2.3.1) for
+/// `gzip`/`x-gzip`, a zlib header (RFC 1950 §2.2: CM = 8, header checksum a multiple of 31) for
+/// `deflate`. Other encodings, and an empty body, answer true (nothing to tell).
+public func contentEncodingMagicMatches(_ body: Data, encoding: String) -> Bool {
+    guard body.count >= 2 else { return body.isEmpty }
+    let b0 = body[body.startIndex], b1 = body[body.startIndex + 1]
+    switch encoding.trimmingCharacters(in: .whitespaces).lowercased() {
+    case "gzip", "x-gzip": return b0 == 0x1F && b1 == 0x8B
+    case "deflate": return b0 & 0x0F == 8 && (UInt16(b0) << 8 | UInt16(b1)) % 31 == 0
+    default: return true
+    }
+}
+
 public func decodeContentEncoding(_ body: Data, encoding: String, limit: Int) -> (body: Data, truncated: Bool)? {
     let normalized = encoding.trimmingCharacters(in: .whitespaces).lowercased()
     let algorithm: String

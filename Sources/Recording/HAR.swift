@@ -297,8 +297,7 @@ public enum HAR {
             var decodedFrom: String?
             if !body.isEmpty, let enc = headers.first(named: "Content-Encoding")?.trimmingCharacters(in: .whitespaces).lowercased(),
                !enc.isEmpty, enc != "identity" {
-                let gzipMagic = body.count >= 2 && body[body.startIndex] == 0x1f && body[body.startIndex + 1] == 0x8b
-                let stillEncoded = (enc == "gzip" || enc == "x-gzip") && gzipMagic
+                let stillEncoded = ["gzip", "x-gzip", "deflate"].contains(enc) && contentEncodingMagicMatches(body, encoding: enc)
                 if !stillEncoded { decodedFrom = enc }
             }
             return MessageRecord(httpVersion: httpVersion(version), headers: headers, body: body, truncated: truncated,

@@ -296,7 +296,11 @@ public enum Render {
     private static func bodySection(_ m: MessageRecord, headers: [HeaderField], raw: Bool, style: Style) -> String {
         if m.body.isEmpty && !m.truncated { return "" }
         var notes: [String] = ["\(m.body.count) bytes"]
-        if let from = m.decodedFrom { notes.append("decoded from \(from), \(m.wireSize) bytes on the wire") }
+        if m.decodedFrom == MessageRecord.notEncoded {
+            notes.append("Content-Encoding \(m.headers.first(named: "Content-Encoding") ?? "") declared, but the body is not encoded: recorded as sent")
+        } else if let from = m.decodedFrom {
+            notes.append("decoded from \(from), \(m.wireSize) bytes on the wire")
+        }
         if m.truncated { notes.append("truncated: more travelled than was recorded") }
         var out = "\n"
         let contentType = (headers.first(named: "Content-Type") ?? "").lowercased()

@@ -34,12 +34,84 @@ extension Redactor {
     private func redactText(_ text: String, contentType ct: String) -> String {
         let start = text.unicodeScalars.first { !$0.properties.isWhitespace && $0 != "\u{FEFF}" }
         if start == "{" || start == "[" {
-            return redactText(redactJSON(text, depth: 0), jsonPairs: false)
+            return redactJSON(text, depth: 0)
         }
         if ct.hasPrefix("application/x-www-form-urlencoded") || looksLikeForm(text) {
-            return redactText(redactParams(text, depth: 0), jsonPairs: true)
+            return redactShapes(in: redactParams(text, depth: 0, jsonPairs: true))
         }
-        return redactText(text, jsonPairs: true)
+        var bytes = Array(text.utf8)
+        if Self.isXML(contentType: ct) || (start == "<" && text.hasPrefix("<?xml")) {
+            bytes = redactXML(bytes)
+        }
+        let out = replaceShapes(redactLines(bytes))
+        return out == Array(text.utf8) ? text : String(decoding: out, as: UTF8.self)
+    }
+
+    /// `application/xml`, `text/xml` and `*+xml` (RFC 7303).
+    static func isXML(contentType ct: String) -> Bool {
+        let mime = ct.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        return mime == "application/xml" || mime == "text/xml" || mime.hasSuffix("+xml")
+    }
+
+    /// Text, line by line: a `name: value` or `name=value` line (optionally `export name=…`, the
+    /// value optionally quoted) whose name is a secret has its value replaced (up to the end of the
+    /// line: values in `.env` files and YAML-like dumps contain spaces); an `error_uri` line is left
+    /// to the shape scan; every other line is scanned for `name=value` and quoted pairs.
+    func redactLines(_ b: [UInt8]) -> [UInt8] {
+        var edits: [(Range<Int>, [UInt8])] = []
+        var ls = 0
+        while ls < b.count {
+            var le = ls
+            while le < b.count, b[le] != 0x0A { le += 1 }
+            let next = le + 1
+            if le > ls, b[le - 1] == 0x0D { le -= 1 }
+            switch Self.namedLine(b, ls, le) {
+            case let .secret(role, value):
+                var inner = value
+                if inner.count >= 2, b[inner.lowerBound] == b[inner.upperBound - 1],
+                   b[inner.lowerBound] == ByteScan.quote || b[inner.lowerBound] == UInt8(ascii: "'") {
+                    inner = (inner.lowerBound + 1)..<(inner.upperBound - 1)
+                }
+                if let r = replacement(role: role, value: String(decoding: b[inner], as: UTF8.self)) {
+                    edits.append((inner, Array(r.utf8)))
+                }
+            case .errorReference:
+                break
+            case .other:
+                if b[ls..<le].contains(where: { $0 == ByteScan.equals || $0 == ByteScan.quote || $0 == ByteScan.backslash || $0 == UInt8(ascii: "&") }) {
+                    let line = Array(b[ls..<le])
+                    let out = scanPairs(line, binary: false, jsonPairs: true)
+                    if out != line { edits.append((ls..<le, out)) }
+                }
+            }
+            ls = next
+        }
+        return ByteScan.apply(edits, to: b)
+    }
+
+    private enum NamedLine {
+        case secret(role: String, value: Range<Int>)
+        case errorReference
+        case other
+    }
+
+    /// `[ws][export ]name[ws](:|=)[ws]value` in `b[ls..<le]`.
+    private static func namedLine(_ b: [UInt8], _ ls: Int, _ le: Int) -> NamedLine {
+        var p = ls
+        while p < le, b[p] == 0x20 || b[p] == 0x09 { p += 1 }
+        if ByteScan.has(Array("export ".utf8), in: b, at: p) { p += 7 }
+        let nameStart = p
+        guard p < le, ByteScan.isLetter(b[p]) else { return .other }
+        while p < le, ByteScan.isNameByte(b[p]) || b[p] == UInt8(ascii: ".") { p += 1 }
+        let name = String(decoding: b[nameStart..<p], as: UTF8.self)
+        while p < le, b[p] == 0x20 || b[p] == 0x09 { p += 1 }
+        guard p < le, b[p] == UInt8(ascii: ":") || b[p] == ByteScan.equals else { return .other }
+        p += 1
+        while p < le, b[p] == 0x20 || b[p] == 0x09 { p += 1 }
+        guard p < le else { return .other }
+        if SecretClassifier.isErrorReference(name) { return .errorReference }
+        guard let role = SecretClassifier.role(forName: name) else { return .other }
+        return .secret(role: role, value: p..<le)
     }
 
     private static func isIncompleteUTF8Tail(_ tail: ArraySlice<UInt8>) -> Bool {
@@ -85,7 +157,7 @@ extension Redactor {
             let contentEnd = next ?? b.count
             let headers = String(decoding: b[(lineEnd + 1)..<headersEnd], as: UTF8.self)
             if contentStart <= contentEnd, let name = Self.dispositionName(headers),
-               let role = SecretNames.role(forParameter: name),
+               let role = SecretClassifier.role(forName: name),
                let r = replacement(role: role, value: String(decoding: b[contentStart..<contentEnd], as: UTF8.self)) {
                 out += b[cursor..<contentStart]
                 out += Array(r.utf8)

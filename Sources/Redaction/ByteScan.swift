@@ -75,13 +75,18 @@ enum ByteScan {
     }
 
     static func apply(_ edits: [(Range<Int>, String)], to b: [UInt8]) -> [UInt8] {
+        apply(edits.map { ($0.0, Array($0.1.utf8)) }, to: b)
+    }
+
+    /// `b` with each range replaced, in order; an edit overlapping an earlier one is skipped.
+    static func apply(_ edits: [(Range<Int>, [UInt8])], to b: [UInt8]) -> [UInt8] {
         guard !edits.isEmpty else { return b }
         var out: [UInt8] = []
         out.reserveCapacity(b.count)
         var cursor = 0
-        for (range, text) in edits where range.lowerBound >= cursor {
+        for (range, bytes) in edits where range.lowerBound >= cursor {
             out.append(contentsOf: b[cursor..<range.lowerBound])
-            out.append(contentsOf: text.utf8)
+            out.append(contentsOf: bytes)
             cursor = range.upperBound
         }
         out.append(contentsOf: b[cursor...])
@@ -121,12 +126,17 @@ extension Redactor {
     /// The free-text scan: JSON pairs (when `jsonPairs`), escaped JSON pairs, HTML-escaped JSON
     /// pairs, `name=value` pairs, then shapes. `binary`: values end at non-ASCII bytes.
     func scanBytes(_ input: [UInt8], binary: Bool, jsonPairs: Bool) -> [UInt8] {
+        replaceShapes(scanPairs(input, binary: binary, jsonPairs: jsonPairs))
+    }
+
+    /// `scanBytes` without the shapes.
+    func scanPairs(_ input: [UInt8], binary: Bool, jsonPairs: Bool) -> [UInt8] {
         var b = input
         if jsonPairs, b.contains(ByteScan.quote) { b = replacePairs(b, quote: ByteScan.plainQuote) }
         if ByteScan.find(ByteScan.htmlQuote, in: b, from: 0) != nil { b = replacePairs(b, quote: ByteScan.htmlQuote) }
         if b.contains(ByteScan.backslash) { b = replacePairs(b, quote: ByteScan.escapedQuote) }
         if b.contains(ByteScan.equals) { b = replaceParams(b, binary: binary) }
-        return replaceShapes(b)
+        return b
     }
 
     /// `name=value` where `name` is a secret parameter (not preceded by a name character).
@@ -138,7 +148,7 @@ extension Redactor {
             var s = eq
             while s > 0, ByteScan.isNameByte(b[s - 1]) { s -= 1 }
             guard s < eq, ByteScan.isLetter(b[s]),
-                  let role = SecretNames.role(forParameter: String(decoding: b[s..<eq], as: UTF8.self)) else {
+                  let role = SecretClassifier.role(forName: String(decoding: b[s..<eq], as: UTF8.self)) else {
                 i = eq + 1  // a non-secret value may carry `code=…` itself (an unencoded nested URL)
                 continue
             }
@@ -190,7 +200,7 @@ extension Redactor {
             }
             let valueEnd = min(p, b.count)
             i = max(valueEnd, start + 1)
-            guard let role = SecretNames.role(forParameter: String(decoding: b[nameStart..<nameEnd], as: UTF8.self))
+            guard let role = SecretClassifier.role(forName: String(decoding: b[nameStart..<nameEnd], as: UTF8.self))
             else { continue }
             var value = String(decoding: b[valueStart..<valueEnd], as: UTF8.self)
             switch q {

@@ -84,6 +84,38 @@ enum Coding {
             .replacingOccurrences(of: "&amp;", with: "&")
     }
 
+    /// Decodes XML's predefined entities and character references (XML 1.0 §4.1, §4.6):
+    /// `&amp;` `&lt;` `&gt;` `&quot;` `&apos;` `&#N;` `&#xH;`. Unknown or malformed references are
+    /// kept as written.
+    static func xmlUnescape(_ s: String) -> String {
+        guard s.unicodeScalars.contains("&") else { return s }
+        let scalars = Array(s.unicodeScalars)
+        var out = String.UnicodeScalarView()
+        var i = 0
+        let named: [String: Unicode.Scalar] = ["amp": "&", "lt": "<", "gt": ">", "quot": "\"", "apos": "'"]
+        while i < scalars.count {
+            guard scalars[i] == "&", let semi = scalars[(i + 1)...].prefix(12).firstIndex(of: ";") else {
+                out.append(scalars[i]); i += 1; continue
+            }
+            let ref = String(String.UnicodeScalarView(scalars[(i + 1)..<semi]))
+            var decoded: Unicode.Scalar?
+            if let n = named[ref] {
+                decoded = n
+            } else if ref.hasPrefix("#x") || ref.hasPrefix("#X") {
+                decoded = UInt32(ref.dropFirst(2), radix: 16).flatMap(Unicode.Scalar.init)
+            } else if ref.hasPrefix("#") {
+                decoded = UInt32(ref.dropFirst(), radix: 10).flatMap(Unicode.Scalar.init)
+            }
+            if let decoded {
+                out.append(decoded)
+                i = semi + 1
+            } else {
+                out.append(scalars[i]); i += 1
+            }
+        }
+        return String(out)
+    }
+
     /// Escapes `s` for use inside a JSON string literal (quotes not included).
     static func jsonEscape(_ s: String) -> String {
         var out = String.UnicodeScalarView()

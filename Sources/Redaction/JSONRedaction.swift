@@ -39,6 +39,8 @@ extension Redactor {
         var content: Range<Int>
         var key: String?
         var objectID: Int?
+        /// A key (never a value).
+        var isKey = false
     }
 
     func redactJSON(_ text: String, depth: Int) -> String {
@@ -68,7 +70,8 @@ extension Redactor {
                 if k < b.count, b[k] == UInt8(ascii: ":"), case let .object(id)? = stack.last {
                     let key = decode(start..<end)
                     pendingKey = key
-                    keysByObject[id, default: []].insert(SecretNames.canonical(key))
+                    keysByObject[id, default: []].insert(SecretClassifier.words(key).joined())
+                    values.append(StringValue(content: start..<end, key: nil, objectID: id, isKey: true))
                     i = k + 1
                     continue
                 }
@@ -106,33 +109,46 @@ extension Redactor {
             i += 1
         }
 
+        // Each string value is judged by its key; every other byte (keys, numbers, punctuation, the
+        // tail of broken JSON) is scanned as text. A value under `error_uri` is a link to the
+        // provider's documentation, not a credential: only shapes are redacted in it.
         let envelopeKeys: Set<String> = ["message", "error", "errordescription", "errormessage", "errors"]
-        var replacements: [(Range<Int>, String)] = []
+        var replacements: [(Range<Int>, [UInt8])] = []
+        var gapStart = 0
+        func scanGap(upTo end: Int) {
+            if gapStart < end, b[gapStart..<end].contains(UInt8(ascii: "=")) {
+                let gap = Array(b[gapStart..<end])
+                let out = scanBytes(gap, binary: false, jsonPairs: false)
+                if out != gap { replacements.append((gapStart..<end, out)) }
+            }
+        }
         for v in values {
-            if let key = v.key, let role = SecretNames.role(forParameter: key) {
+            scanGap(upTo: max(gapStart, v.content.lowerBound))
+            gapStart = max(gapStart, v.content.upperBound)
+            if v.isKey { continue }
+            if let key = v.key, let role = SecretClassifier.role(forName: key) {
                 let value = decode(v.content)
                 if role == "code", let id = v.objectID, !(keysByObject[id] ?? []).isDisjoint(with: envelopeKeys),
                    Self.isErrorCode(value) {
                     continue
                 }
-                if let r = replacement(role: role, value: value) { replacements.append((v.content, r)) }
+                if let r = replacement(role: role, value: value) { replacements.append((v.content, Array(r.utf8))) }
+            } else if let key = v.key, SecretClassifier.isErrorReference(key) {
+                continue
             } else if depth < 3, let first = v.content.first.map({ b[$0] }),
                       first == UInt8(ascii: "{") || first == UInt8(ascii: "[") || b[v.content].contains(UInt8(ascii: "=")) {
                 let value = decode(v.content)
                 let inner = redactNested(value, depth: depth + 1)
-                if inner != value { replacements.append((v.content, Coding.jsonEscape(inner))) }
+                if inner != value { replacements.append((v.content, Array(Coding.jsonEscape(inner).utf8))) }
+            } else if b[v.content].contains(where: { $0 == UInt8(ascii: "=") || $0 == ByteScan.backslash || $0 == UInt8(ascii: "&") }) {
+                let raw = Array(b[v.content])
+                let out = scanBytes(raw, binary: false, jsonPairs: false)
+                if out != raw { replacements.append((v.content, out)) }
             }
         }
-        guard !replacements.isEmpty else { return text }
-        var out: [UInt8] = []
-        out.reserveCapacity(b.count)
-        var cursor = 0
-        for (range, r) in replacements {
-            out.append(contentsOf: b[cursor..<range.lowerBound])
-            out.append(contentsOf: r.utf8)
-            cursor = range.upperBound
-        }
-        out.append(contentsOf: b[cursor...])
-        return String(decoding: out, as: UTF8.self)
+        scanGap(upTo: b.count)
+        let out = ByteScan.apply(replacements.sorted(by: { $0.0.lowerBound < $1.0.lowerBound }), to: b)
+        let shaped = replaceShapes(out)
+        return shaped == b ? text : String(decoding: shaped, as: UTF8.self)
     }
 }

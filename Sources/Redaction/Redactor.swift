@@ -10,8 +10,8 @@ import TokentapCore
 /// What is secret:
 /// - headers `Authorization`/`Proxy-Authorization` (Bearer token; the password of Basic
 ///   credentials, the client id staying readable; the credentials of other schemes), `Cookie`
-///   values, the `Set-Cookie` value, and headers named like a credential (`SecretNames.isSecretHeader`);
-/// - the values of secret parameters (`SecretNames.role(forParameter:)`) in the request target's
+///   values, the `Set-Cookie` value, and headers named like a credential (`SecretClassifier.isSecretHeader`);
+/// - the values of secret parameters (`SecretClassifier.role(forName:)`) in the request target's
 ///   query, `Location`/`Content-Location`/`Referer` URLs, form bodies, multipart fields, JSON keys at
 ///   any depth, and `name=value` / `"name":"value"` pairs found in any other text;
 /// - JWTs (role `jwt`) and Miro-shaped codes and tokens (role `miro_token`) anywhere in text.
@@ -22,6 +22,8 @@ import TokentapCore
 /// authorization code (miro-oauth.md, "Errors").
 public struct Redactor: Sendable {
     let key: Data
+    /// Set by `redactChecked` only: records each replaced raw value for the last check.
+    var log: ReplacementLog?
 
     /// - Parameter key: the per-install fingerprint key (32 random bytes, see `loadOrCreateKey(at:)`).
     public init(key: Data) {
@@ -62,7 +64,9 @@ public struct Redactor: Sendable {
     /// already a placeholder).
     func replacement(role: String, value: String) -> String? {
         if value.isEmpty || (value.hasPrefix("redacted.") && Placeholder(parsing: value) != nil) { return nil }
-        return placeholder(role: role, value: value)
+        let text = placeholder(role: role, value: value)
+        log?.add(raw: value, placeholder: text, role: role)
+        return text
     }
 
     // MARK: - Exchange
@@ -119,9 +123,11 @@ public struct Redactor: Sendable {
         case "set-cookie", "set-cookie2":
             value = redactSetCookie(value, role: name)
         case "location", "content-location", "referer":
-            value = redactURL(value, fragmentAware: true)
+            // The URL scan is complete (parameters by name, then shapes); a text scan on top would
+            // judge `code=` inside an `error_uri` again.
+            return HeaderField(name: header.name, value: redactURL(value, fragmentAware: true))
         default:
-            if SecretNames.isSecretHeader(name), let r = replacement(role: name, value: value) {
+            if SecretClassifier.isSecretHeader(name), let r = replacement(role: name, value: value) {
                 value = r
             }
         }
@@ -165,7 +171,10 @@ public struct Redactor: Sendable {
         if Placeholder(parsing: cred) != nil { return cred }
         if let data = Data(base64Encoded: cred), let decoded = String(data: data, encoding: .utf8),
            Data(decoded.utf8) == data, let (id, password) = decoded.splitOnce(":") {
-            guard let r = replacement(role: "client_secret", value: password) else { return cred }
+            // RFC 6749 §2.3.1: the secret is form-urlencoded before it is joined and encoded, so
+            // the value the server compares is the decoded one (the same placeholder as in a form body).
+            guard let r = replacement(role: "client_secret", value: Coding.formDecode(Array(password.utf8))) else { return cred }
+            log?.add(raw: decoded, placeholder: r, role: "client_secret")  // its base64 is the header as sent
             return Data((id + ":" + r).utf8).base64EncodedString()
         }
         var p = placeholderValue(role: "basic_credentials", value: cred)

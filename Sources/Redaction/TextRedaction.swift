@@ -9,7 +9,7 @@ extension Redactor {
 
     /// Redacts every secret recognizable in free text (an error string, a log line, a finding's
     /// evidence, an HTML page): `"name": "value"` pairs (also backslash- or `&quot;`-escaped) and
-    /// `name=value` pairs whose name is a secret parameter (`SecretNames.role(forParameter:)`),
+    /// `name=value` pairs whose name is a secret parameter (`SecretClassifier.role(forName:)`),
     /// then JWTs and Miro-shaped tokens.
     public func redactText(_ text: String) -> String {
         redactText(text, jsonPairs: true)
@@ -26,7 +26,7 @@ extension Redactor {
     /// Redacts an `application/x-www-form-urlencoded` string (a form body or a query without `?`):
     /// the values of secret fields are replaced, order and every other byte are kept.
     public func redactForm(_ form: String) -> String {
-        redactText(redactParams(form, depth: 0), jsonPairs: false)
+        redactShapes(in: redactParams(form, depth: 0, jsonPairs: false))
     }
 
     // MARK: - Internals
@@ -39,26 +39,37 @@ extension Redactor {
 
     /// `k=v(&k=v)*`: values of secret keys replaced by placeholders of their form-decoded value;
     /// a non-secret value that decodes to a URL, form or JSON string carrying secrets is redacted
-    /// inside and re-encoded.
-    func redactParams(_ s: String, depth: Int) -> String {
-        guard s.unicodeScalars.contains("=") else { return s }
+    /// inside and re-encoded; any other value is scanned as text (`jsonPairs`: also `"name":"value"`
+    /// pairs). An `error_uri` value is left to the shape scan (`SecretClassifier.isErrorReference`).
+    /// Shapes (JWTs, Miro tokens) are the caller's last pass.
+    func redactParams(_ s: String, depth: Int, jsonPairs: Bool) -> String {
+        guard s.unicodeScalars.contains("=") else { return scanText(s, jsonPairs: jsonPairs) }
         return s.splitScalars("&").map { part -> String in
-            guard let (rawKey, rawValue) = part.splitOnce("=") else { return part }
+            guard let (rawKey, rawValue) = part.splitOnce("=") else { return scanText(part, jsonPairs: jsonPairs) }
             let key = Coding.formDecode(Array(rawKey.utf8))
-            if let role = SecretNames.role(forParameter: key) {
+            if let role = SecretClassifier.role(forName: key) {
                 guard let r = replacement(role: role, value: Coding.formDecode(Array(rawValue.utf8))) else { return part }
                 return rawKey + "=" + r
             }
-            guard depth < 3, rawValue.unicodeScalars.contains("%") || rawValue.unicodeScalars.contains("+") else {
-                return part
+            if SecretClassifier.isErrorReference(key) { return part }
+            if depth < 3, rawValue.unicodeScalars.contains("%") || rawValue.unicodeScalars.contains("+") {
+                let value = Coding.formDecode(Array(rawValue.utf8))
+                if value.unicodeScalars.contains("=") || value.hasPrefix("{") || value.hasPrefix("[") {
+                    let inner = redactNested(value, depth: depth + 1)
+                    if inner != value { return rawKey + "=" + Coding.percentEncode(inner) }
+                }
             }
-            let value = Coding.formDecode(Array(rawValue.utf8))
-            if value.unicodeScalars.contains("=") || value.hasPrefix("{") || value.hasPrefix("[") {
-                let inner = redactNested(value, depth: depth + 1)
-                if inner != value { return rawKey + "=" + Coding.percentEncode(inner) }
-            }
-            return part
+            return rawKey + "=" + scanText(rawValue, jsonPairs: jsonPairs)
         }.joined(separator: "&")
+    }
+
+    /// The text scan without shapes (`name=value`, quoted pairs).
+    private func scanText(_ text: String, jsonPairs: Bool) -> String {
+        let bytes = Array(text.utf8)
+        guard bytes.contains(where: { $0 == ByteScan.equals || $0 == ByteScan.quote || $0 == ByteScan.backslash || $0 == UInt8(ascii: "&") })
+        else { return text }
+        let out = scanPairs(bytes, binary: false, jsonPairs: jsonPairs)
+        return out == bytes ? text : String(decoding: out, as: UTF8.self)
     }
 
     func redactURL(_ url: String, fragmentAware: Bool, depth: Int) -> String {
@@ -73,12 +84,10 @@ extension Redactor {
             rest = before
             query = after
         }
-        var out = redactUserinfo(rest)
-        if let query { out += "?" + redactParams(query, depth: depth) }
-        if let fragment {
-            out += "#" + (fragment.unicodeScalars.contains("=") ? redactParams(fragment, depth: depth) : fragment)
-        }
-        return redactText(out, jsonPairs: false)
+        var out = scanText(redactUserinfo(rest), jsonPairs: false)
+        if let query { out += "?" + redactParams(query, depth: depth, jsonPairs: false) }
+        if let fragment { out += "#" + redactParams(fragment, depth: depth, jsonPairs: false) }
+        return redactShapes(in: out)
     }
 
     /// `scheme://user:password@host/…`: the password becomes a placeholder (role `password`).
@@ -101,13 +110,13 @@ extension Redactor {
     func redactNested(_ value: String, depth: Int) -> String {
         let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
         if trimmed.hasPrefix("{") || trimmed.hasPrefix("[") {
-            return redactText(redactJSON(value, depth: depth), jsonPairs: false)
+            return redactJSON(value, depth: depth)
         }
         if value.contains("://") || value.hasPrefix("/") || value.hasPrefix("?") {
             return redactURL(value, fragmentAware: true, depth: depth)
         }
         if looksLikeForm(value) {
-            return redactText(redactParams(value, depth: depth), jsonPairs: true)
+            return redactShapes(in: redactParams(value, depth: depth, jsonPairs: true))
         }
         return redactText(value, jsonPairs: true)
     }

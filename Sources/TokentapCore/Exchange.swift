@@ -91,8 +91,13 @@ public struct MessageRecord: Codable, Sendable, Hashable {
     /// Bytes of body that travelled on the wire (before any decoding; after de-chunking).
     public var wireSize: Int
     /// The `Content-Encoding` the body had on the wire when the recorded `body` is its decoded
-    /// form (`gzip`, `deflate`); `nil` when the body is stored as sent.
+    /// form (`gzip`, `deflate`); `nil` when the body is stored as sent; `notEncoded` when the
+    /// headers declared an encoding the body did not have (stored as sent, scanned as any body).
     public var decodedFrom: String?
+
+    /// `decodedFrom` of a body whose declared `Content-Encoding` is wrong: it does not start with
+    /// that encoding's magic bytes (gzip `1f 8b`, a zlib header), so it was sent as is.
+    public static let notEncoded = "identity"
 
     public init(httpVersion: String = "HTTP/1.1", headers: [HeaderField] = [], body: Data = Data(),
                 truncated: Bool = false, wireSize: Int = 0, decodedFrom: String? = nil) {

@@ -101,7 +101,12 @@ final class CaptureProcessor: Sendable {
                     exchange.findings = judgement.findings
                     isFlowStep = judgement.isFlowStep
                 }
-                let stored = keepSecrets ? exchange : redactor.redact(exchange)
+                var stored = exchange
+                if !keepSecrets {
+                    let (redacted, fallbacks) = redactor.redactChecked(exchange)
+                    for f in fallbacks { warn(f.description) }
+                    stored = redacted
+                }
                 state.pending.append(isFlowStep ? state.flow.append(stored) : nil)
                 out.append(stored)
             }
@@ -119,13 +124,19 @@ final class CaptureProcessor: Sendable {
         }
     }
 
-    /// The message with a gzip/deflate body replaced by its decoded form (size-limited).
+    /// The message with a gzip/deflate body replaced by its decoded form (size-limited). A body
+    /// that does not start with the declared encoding's magic bytes was sent as is (a wrong
+    /// `Content-Encoding` header): it is marked `identity` and scanned and kept like any body.
     private func decoded(_ message: MessageRecord) -> MessageRecord {
         guard !message.body.isEmpty, message.decodedFrom == nil,
               let encoding = message.headers.first(named: "Content-Encoding")?.trimmingCharacters(in: .whitespaces).lowercased(),
-              ["gzip", "x-gzip", "deflate"].contains(encoding),
-              let result = decodeContentEncoding(message.body, encoding: encoding, limit: maxBody) else { return message }
+              ["gzip", "x-gzip", "deflate"].contains(encoding) else { return message }
         var out = message
+        guard contentEncodingMagicMatches(message.body, encoding: encoding) else {
+            out.decodedFrom = MessageRecord.notEncoded
+            return out
+        }
+        guard let result = decodeContentEncoding(message.body, encoding: encoding, limit: maxBody) else { return message }
         out.body = result.body
         out.truncated = message.truncated || result.truncated
         out.decodedFrom = encoding

@@ -149,7 +149,13 @@ struct ExportCommand: ParsableCommand {
             }
         }
         let redactor = try loadRedactor(home)
-        exchanges = exchanges.map { $0.keepsSecrets ? redactor.redact($0) : $0 }
+        // Raw rows (--keep-secrets) are redacted here, with the same last check as at capture.
+        exchanges = exchanges.map { e in
+            guard e.keepsSecrets else { return e }
+            let (redacted, fallbacks) = redactor.redactChecked(e)
+            for f in fallbacks { warn(f.description) }
+            return redacted
+        }
         if pseudonymize {
             var pseudonymizer = Pseudonymizer()
             exchanges = exchanges.map { pseudonymizer.pseudonymize($0) }

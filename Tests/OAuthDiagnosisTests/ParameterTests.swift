@@ -17,7 +17,10 @@ import TokentapCore
         #expect(p.first("code")?.wire == "abc%252F")
         #expect(p.value("redirect_uri") == "https://app.example/cb")
         #expect(p.all("client_id").map(\.place) == [.basic])
-        #expect(p.value("client_id") == "id%3A1")
+        // RFC 6749 §2.3.1: Basic's halves are form-decoded; the wire keeps what was sent.
+        #expect(p.value("client_id") == "id:1")
+        #expect(p.first("client_id")?.wire == "id%3A1")
+        #expect(p.value("client_secret") == "s+cret")
         #expect(p.authorization?.problems.isEmpty == true)
 
         e.request.body = Data(#"{"grant_type":"refresh_token","refresh_token":"r1","n":3}"#.utf8)

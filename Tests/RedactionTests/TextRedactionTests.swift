@@ -31,15 +31,15 @@ import Redaction
     }
 
     @Test func secretNames() {
-        #expect(SecretNames.role(forParameter: "clientSecret") == "client_secret")
-        #expect(SecretNames.role(forParameter: "REFRESH-TOKEN") == "refresh_token")
+        #expect(SecretClassifier.role(forName: "clientSecret") == "client_secret")
+        #expect(SecretClassifier.role(forName: "REFRESH-TOKEN") == "refresh_token")
         for name in ["state", "client_id", "redirect_uri", "scope", "team_id", "code_challenge", "grant_type",
                      "response_type", "user_id", "token_type", "expires_in", "code_challenge_method"] {
-            #expect(SecretNames.role(forParameter: name) == nil, "\(name)")
+            #expect(SecretClassifier.role(forName: name) == nil, "\(name)")
         }
-        #expect(SecretNames.isSecretHeader("X-Api-Key"))
-        #expect(!SecretNames.isSecretHeader("X-RateLimit-Remaining"))
-        #expect(!SecretNames.isSecretHeader("Content-Type"))
+        #expect(SecretClassifier.isSecretHeader("X-Api-Key"))
+        #expect(!SecretClassifier.isSecretHeader("X-RateLimit-Remaining"))
+        #expect(!SecretClassifier.isSecretHeader("Content-Type"))
     }
 
     @Test func purityAndKeysMatter() {

@@ -1,0 +1,125 @@
+import Foundation
+import TokentapCore
+
+/// A raw secret found again in an exchange after redaction: a classifier bug to fix, caught by
+/// the last check before a row is written or exported (issue 14, "Findings are redacted with the
+/// exchange").
+public struct RedactionFallback: Sendable, Hashable, CustomStringConvertible {
+    /// The placeholder role of the value (`client_secret`, `device_code`).
+    public var role: String
+    /// Where it was found: `target`, `request header X-Foo`, `request body`, `response body`,
+    /// `reason`, `error`, `finding extra-params`.
+    public var field: String
+
+    public init(role: String, field: String) {
+        self.role = role
+        self.field = field
+    }
+
+    /// The stderr line: `redaction fallback: <role> in <field>`.
+    public var description: String { "redaction fallback: \(role) in \(field)" }
+}
+
+/// The raw values one `redactChecked` call replaced, with their placeholders. Made and read by
+/// that one call (the lock only satisfies `Sendable`, as `Redactor` holds it).
+final class ReplacementLog: @unchecked Sendable {
+    struct Entry: Hashable {
+        var raw: String
+        var placeholder: String
+        var role: String
+    }
+    private let lock = NSLock()
+    private var entries: [Entry] = []
+
+    func add(raw: String, placeholder: String, role: String) {
+        lock.withLock { entries.append(Entry(raw: raw, placeholder: placeholder, role: role)) }
+    }
+
+    var all: [Entry] { lock.withLock { entries } }
+}
+
+extension Redactor {
+    /// The shortest replaced value the check looks for again (shorter ones match too much
+    /// ordinary text).
+    public static let fallbackMinimumLength = 8
+
+    /// Redacts `exchange` (`redact(_:)`), then searches the result for every raw value that
+    /// redaction replaced in it, at least `fallbackMinimumLength` characters long, in its raw,
+    /// percent-encoded, form-encoded, JSON-escaped and base64 forms: in the target, every header
+    /// value, both bodies, `reason`, `error` and the findings' title, evidence and fix. A hit is
+    /// replaced with the value's placeholder and reported; the caller prints each report on stderr.
+    ///
+    /// - Returns: the redacted exchange, and one `RedactionFallback` per (role, field) hit (empty
+    ///   when the classifier did its job).
+    public func redactChecked(_ exchange: Exchange) -> (exchange: Exchange, fallbacks: [RedactionFallback]) {
+        let log = ReplacementLog()
+        var logging = self
+        logging.log = log
+        var e = logging.redact(exchange)
+        var needles: [(form: [UInt8], placeholder: [UInt8], role: String)] = []
+        var seen = Set<[UInt8]>()
+        for entry in log.all where entry.raw.unicodeScalars.count >= Self.fallbackMinimumLength {
+            for form in Self.leakForms(of: entry.raw) where seen.insert(form).inserted {
+                needles.append((form, Array(entry.placeholder.utf8), entry.role))
+            }
+        }
+        guard !needles.isEmpty else { return (e, []) }
+        // Longest first, so that a value inside another is not replaced half.
+        needles.sort { $0.form.count > $1.form.count }
+        var hits: [RedactionFallback] = []
+        func check(_ text: String, _ field: String) -> String {
+            var bytes = Array(text.utf8)
+            if check(&bytes, field) { return String(decoding: bytes, as: UTF8.self) }
+            return text
+        }
+        func check(_ bytes: inout [UInt8], _ field: String) -> Bool {
+            var changed = false
+            for n in needles {
+                var from = 0
+                var found = false
+                var edits: [(Range<Int>, [UInt8])] = []
+                while let at = ByteScan.find(n.form, in: bytes, from: from) {
+                    edits.append((at..<(at + n.form.count), n.placeholder))
+                    from = at + n.form.count
+                    found = true
+                }
+                if found {
+                    bytes = ByteScan.apply(edits, to: bytes)
+                    changed = true
+                    let hit = RedactionFallback(role: n.role, field: field)
+                    if !hits.contains(hit) { hits.append(hit) }
+                }
+            }
+            return changed
+        }
+        func check(_ message: inout MessageRecord, _ side: String) {
+            message.headers = message.headers.map { HeaderField(name: $0.name, value: check($0.value, "\(side) header \($0.name)")) }
+            var body = [UInt8](message.body)
+            if check(&body, "\(side) body") { message.body = Data(body) }
+        }
+        e.target = check(e.target, "target")
+        check(&e.request, "request")
+        check(&e.response, "response")
+        e.reason = e.reason.map { check($0, "reason") }
+        e.error = e.error.map { check($0, "error") }
+        e.findings = e.findings.map { f in f.mappingText { check($0, "finding \(f.rule)") } }
+        return (e, hits)
+    }
+
+    /// The forms a raw value can take in a recorded text: as is, percent-encoded (RFC 3986),
+    /// form-encoded (`+` for space), JSON-escaped (with and without `\/`), and base64 (RFC 4648).
+    static func leakForms(of raw: String) -> [[UInt8]] {
+        let json = Coding.jsonEscape(raw)
+        let forms = [
+            raw,
+            Coding.percentEncode(raw),
+            Coding.percentEncode(raw).replacingOccurrences(of: "%20", with: "+"),
+            json,
+            json.replacingOccurrences(of: "/", with: "\\/"),
+            Data(raw.utf8).base64EncodedString(),
+        ]
+        var out: [[UInt8]] = []
+        for f in forms where !out.contains(Array(f.utf8)) { out.append(Array(f.utf8)) }
+        return out
+    }
+}

@@ -1,0 +1,172 @@
+import Foundation
+
+/// The one place that decides whether a name denotes a secret (issue 14): the redactor, the
+/// diagnosis's evidence (`RuleContext.show`), rendering and every export ask it, and no other list
+/// of secret names exists in the code base.
+///
+/// A name (query or form parameter, JSON key, XML element or attribute, `name: value` text line)
+/// is split into lower-case words at `_`, `-`, `.`, spaces and camelCase boundaries
+/// (`clientSecret`, `client-secret`, `CLIENT_SECRET`, `client.secret` → `client`, `secret`), then
+/// judged by these rules, in order:
+///
+/// 1. An allowlisted name (`allowlistedNames`: `token_type`, `expires_in`, `grant_type`, `scope`,
+///    `state`, `client_id`, `redirect_uri`, `code_challenge`, `kid`, `key_id`, …) is not a secret:
+///    the diagnosis needs these and users must see them.
+/// 2. A name whose **last** word is a metadata word (`metadataWords`: `type`, `hint`, `id`, `kid`,
+///    `endpoint`, `url`, `uri`, `method`, `expires`, `in`, `at`, `ttl`, …) is not a secret
+///    (`refresh_token_expires_in`, `token_endpoint`, `key_id`), except `session_id`.
+/// 3. `code` is a secret as the whole name and as `authorization_code`, `auth_code`,
+///    `device_code`, `user_code` (RFC 6749 §4.1.2, RFC 8628 §3.2); never as a word inside another
+///    name (`status_code`, `error_code`); inside an error envelope the redactor keeps Miro's
+///    `{"code": "oauthError"}` readable (`Redactor.isErrorCode`).
+/// 4. `key` is a secret as the whole name and as the last word after `api`, `private`, `secret`,
+///    `access`, `signing`, `master`, `encryption` (`api_key`, `privateKey`, `x-api-key`), not in
+///    `public_key`, `idempotency_key`, `cache_key`.
+/// 5. Any word that is a secret word (`secretWords`: `secret`, `token`, `password`, `passwd`,
+///    `pwd`, `passphrase`, `signature`, `sig`, `session`, `credential(s)`, `assertion`, `otp`,
+///    `cookie`, `verifier`, `authorization`, …), or a single word that ends in `token`, `secret`,
+///    `password` or `passwd` (`accesstoken`, `clientsecret`), makes the name a secret.
+///
+/// Only string values are ever secrets (numbers, booleans and null never are): the callers apply
+/// that. Header names follow `isSecretHeader`.
+public enum SecretClassifier {
+    /// The placeholder role of a secret name, or `nil` when the name is not a secret.
+    ///
+    /// The role is the name's words joined by `_` (`clientSecret` → `client_secret`,
+    /// `X-Webhook-Secret` → `x_webhook_secret`), with the RFC names kept as they are spelled in
+    /// RFC 6749/7636 when a name glues their words (`ACCESSTOKEN` → `access_token`).
+    public static func role(forName name: String) -> String? {
+        let w = words(name)
+        guard !w.isEmpty else { return nil }
+        let joined = w.joined(separator: "_")
+        let glued = w.joined()
+        if allowlistedNames.contains(glued) { return nil }
+        let last = w[w.count - 1]
+        if metadataWords.contains(last) {
+            // `session_id` names a session, and the session is the credential.
+            guard last == "id", w.count >= 2, w[w.count - 2] == "session" else { return nil }
+            return joined
+        }
+        if let known = knownRoles[glued] { return known }
+        // Rule 3: `code` only as the whole name or one of the OAuth codes.
+        if last == "code" {
+            return w.count == 1 || (w.count == 2 && codeQualifiers.contains(w[0])) ? joined : nil
+        }
+        // Rule 4: `key` only as key material.
+        if last == "key" {
+            return w.count == 1 || keyQualifiers.contains(w[w.count - 2]) ? joined : nil
+        }
+        if gluedKeys.contains(last) { return joined }
+        // Rule 5: secret words anywhere.
+        for word in w {
+            if secretWords.contains(word) { return joined }
+            if word.count > 5, gluedSecretSuffixes.contains(where: { word.hasSuffix($0) }) { return joined }
+        }
+        return nil
+    }
+
+    /// True for `error_uri` (RFC 6749 §5.2): a link to the provider's documentation of an error.
+    /// Its query parameters (Microsoft's `…/error?code=9002327`) are error numbers, not
+    /// credentials, so the redactor does not judge them by name.
+    public static func isErrorReference(_ name: String) -> Bool {
+        words(name) == ["error", "uri"]
+    }
+
+    /// True when `name` denotes a secret (`role(forName:) != nil`).
+    public static func isSecret(_ name: String) -> Bool { role(forName: name) != nil }
+
+    /// True for a header whose whole value is a secret by its name alone. `Authorization`,
+    /// `Proxy-Authorization`, `Cookie` and `Set-Cookie` have their own rules in the redactor and
+    /// are not matched here.
+    ///
+    /// Fail closed: an unknown header name containing `auth`, `key`, `token`, `secret`,
+    /// `session`, `signature`, `password` or `credential` (`X-Auth-Token`, `X-Session-Id`,
+    /// `Sec-WebSocket-Key`) is a secret unless allowlisted (`Content-*`, `X-RateLimit-*`,
+    /// `RateLimit-*`, `Access-Control-*`, `X-Tokentap-*`, `WWW-Authenticate`,
+    /// `Proxy-Authenticate`, `X-OAuth-Scopes`, `X-Accepted-OAuth-Scopes`, `Authentication-Info`);
+    /// any other name that `role(forName:)` calls a secret (`X-Otp`, `X-Passwd`) is one too.
+    public static func isSecretHeader(_ name: String) -> Bool {
+        // Header names are ASCII tokens (RFC 9110 §5.1): compare bytes (this runs for every header).
+        let n = Array(name.lowercased().utf8)
+        if exemptHeaders.contains(n) { return false }
+        if exemptHeaderPrefixes.contains(where: { n.starts(with: $0) }) { return false }
+        if secretHeaderWords.contains(where: { ByteScan.find($0, in: n, from: 0) != nil }) { return true }
+        return role(forName: name) != nil
+    }
+
+    /// The words of a name, lower-cased: split at `_`, `-`, `.`, `:`, `/` and whitespace, and at
+    /// camelCase boundaries (`clientSecret` → `client`, `secret`; `XMLToken` → `xml`, `token`: a
+    /// run of capitals followed by a lower-case letter keeps its last capital with that word).
+    public static func words(_ name: String) -> [String] {
+        var out: [String] = []
+        var current: [Character] = []
+        let chars = Array(name)
+        func flush() {
+            if !current.isEmpty { out.append(String(current).lowercased()) }
+            current = []
+        }
+        for (i, c) in chars.enumerated() {
+            if c == "_" || c == "-" || c == "." || c == ":" || c == "/" || c.isWhitespace {
+                flush()
+                continue
+            }
+            if c.isUppercase, let prev = current.last {
+                let next = i + 1 < chars.count ? chars[i + 1] : nil
+                // fooBar → foo|Bar; FOOBar → FOO|Bar; foo2Bar → foo2|Bar
+                if prev.isLowercase || prev.isNumber || (prev.isUppercase && (next?.isLowercase ?? false)) {
+                    flush()
+                }
+            }
+            current.append(c)
+        }
+        flush()
+        return out
+    }
+
+    // MARK: - The lists (documented in README, "Secrets")
+
+    /// Names that are never secrets (compared with their words glued: `token_type`, `tokenType`,
+    /// `TOKEN-TYPE` all match `tokentype`).
+    public static let allowlistedNames: Set<String> = [
+        "tokentype", "tokentypehint", "expiresin", "granttype", "scope", "state", "clientid", "redirecturi",
+        "codechallenge", "codechallengemethod", "responsetype", "responsemode", "kid", "keyid", "errorcode",
+        "statuscode", "xoauthscopes", "xacceptedoauthscopes",
+    ]
+
+    /// Last words that make a name metadata about a secret rather than the secret itself.
+    public static let metadataWords: Set<String> = [
+        "type", "hint", "id", "kid", "endpoint", "url", "uri", "method", "expires", "in", "at", "ttl", "lifetime",
+        "length", "count", "scope", "scopes", "policy", "name",
+    ]
+
+    /// Words that make a name a secret wherever they stand in it.
+    public static let secretWords: Set<String> = [
+        "secret", "secrets", "token", "tokens", "password", "passwords", "passwd", "pwd", "passphrase", "signature",
+        "sig", "session", "credential", "credentials", "assertion", "otp", "cookie", "cookies", "verifier",
+        "authorization", "apikey", "privatekey",
+    ]
+
+    /// The first words that make `…_code` an OAuth code.
+    static let codeQualifiers: Set<String> = ["authorization", "auth", "device", "user"]
+    /// The words before a last `key` that make it key material.
+    static let keyQualifiers: Set<String> = ["api", "private", "secret", "access", "signing", "master", "encryption"]
+    /// The same, glued into one word (`apikey`, `privatekey`).
+    static let gluedKeys: Set<String> = Set(keyQualifiers.map { $0 + "key" })
+    /// Endings that make one glued word a secret (`accesstoken`, `clientsecret`).
+    static let gluedSecretSuffixes = ["token", "secret", "password", "passwd"]
+
+    /// Roles of RFC parameter names whose words may arrive glued (`ACCESSTOKEN`, `clientsecret`).
+    static let knownRoles: [String: String] = {
+        let roles = ["client_secret", "code_verifier", "access_token", "refresh_token", "id_token", "client_assertion",
+                     "api_key", "device_code", "subject_token", "actor_token", "authorization_code"]
+        return Dictionary(uniqueKeysWithValues: roles.map { ($0.replacingOccurrences(of: "_", with: ""), $0) })
+    }()
+
+    private static let exemptHeaders: Set<[UInt8]> = Set(
+        ["authorization", "proxy-authorization", "cookie", "set-cookie", "set-cookie2", "www-authenticate",
+         "proxy-authenticate", "x-oauth-scopes", "x-accepted-oauth-scopes", "authentication-info"].map { Array($0.utf8) })
+    private static let exemptHeaderPrefixes: [[UInt8]] =
+        ["content-", "x-ratelimit", "ratelimit", "access-control-", "x-tokentap-"].map { Array($0.utf8) }
+    private static let secretHeaderWords: [[UInt8]] =
+        ["auth", "key", "token", "secret", "session", "signature", "password", "credential"].map { Array($0.utf8) }
+}
