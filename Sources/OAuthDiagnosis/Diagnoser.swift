@@ -153,7 +153,7 @@ public struct Diagnoser: Sendable {
                     if r.refreshToken != nil { t += ", refresh token issued" }
                     notes.append(t)
                 } else if !r.errorFields.isEmpty {
-                    notes.append(r.errorFields.map { "\($0.0)=\(redactor.redactShapes(in: $0.1))" }.joined(separator: " "))
+                    notes.append(r.errorFields.map { "\($0.0)=\(redactor.redactValue($0.1, named: $0.0, errorEnvelope: true))" }.joined(separator: " "))
                 }
                 if !notes.isEmpty { s += "; " + notes.joined(separator: "; ") }
                 steps.append(TimelineStep(exchange: o.id, at: e.started, step: name, summary: s))

@@ -41,7 +41,7 @@ extension RuleContext {
             let why = dt < 2 ? " (a double callback: React StrictMode running the effect twice, or two handlers)" : " (a retry loop or a reloaded callback page)"
             add("code-reused", succeeded ? .info : .error, .certain,
                 "The authorization code was already used" + (anySuccess ? " successfully" : ""),
-                ev + (response.errorFields.isEmpty ? [] : ["this response says: \(response.errorFields.map { "\($0.0)=\(escaped(redactor.redactShapes(in: $0.1)))" }.joined(separator: " "))"]),
+                ev + (response.errorFields.isEmpty ? [] : ["this response says: \(response.errorFields.map { "\($0.0)=\(escaped(quote(name: $0.0, value: $0.1)))" }.joined(separator: " "))"]),
                 fix: "Exchange each code exactly once\(why); keep the tokens from the first exchange.",
                 ref: profile.reference("token", else: RFC.authCode))
         }

@@ -85,6 +85,10 @@ struct RuleContext {
         if let role = SecretClassifier.role(forName: name) { return val(value, role).display }
         return escaped(value)
     }
+    /// A field of the provider's error response quoted in a finding (`error_description`, `message`): the placeholder for
+    /// a secret name, shapes only for `error_uri`, otherwise the redactor's text scan, so a value
+    /// the provider echoes back (`invalid client_secret=…`) is hidden as the body hides it.
+    func quote(name: String, value: String) -> String { redactor.redactValue(value, named: name, errorEnvelope: true) }
     /// What the wire form of a parameter may show: its length for a secret, escaped bytes otherwise.
     func showWire(_ prm: Parameter) -> String {
         SecretClassifier.isSecret(prm.name) ? "\(prm.wire.count) chars" : escaped(prm.wire)
@@ -97,7 +101,7 @@ struct RuleContext {
             let r = o.tokenResponse
             if r.success { return "HTTP \(s), tokens issued" }
             if let m = r.errorFields.first(where: { $0.0 == "message" || $0.0 == "error" }) {
-                return "HTTP \(s) (\(m.0): \(escaped(redactor.redactShapes(in: m.1))))"
+                return "HTTP \(s) (\(m.0): \(escaped(quote(name: m.0, value: m.1))))"
             }
         }
         return "HTTP \(s)"

@@ -491,13 +491,13 @@ extension RuleContext {
         let otherError = findings.contains { $0.severity == .error }
         var ev = ex.status.map { ["HTTP \($0)"] } ?? []
         ev += fields.map { f in
-            let v = redactor.redactShapes(in: f.1)
+            let v = quote(name: f.0, value: f.1)
             return "\(f.0): " + (v.allSatisfy(\.isNumber) && !v.isEmpty ? v : escaped(v))
         }
         if fields.isEmpty { ev.append("no error fields in the response body") }
         let msg = fields.first(where: { $0.0 == "message" || $0.0 == "error_description" })?.1 ?? fields.first(where: { $0.0 == "error" || $0.0 == "code" })?.1
         add("provider-error", otherError ? .info : .error, .certain,
-            "\(profile.name == "generic OAuth 2.0" ? "The provider" : profile.name) answered with an error" + (msg.map { ": \(redactor.redactShapes(in: $0))" } ?? ""),
+            "\(profile.name == "generic OAuth 2.0" ? "The provider" : profile.name) answered with an error" + (msg.map { ": \(redactor.redactText($0))" } ?? ""),
             ev, fix: "Read the provider's message together with the other findings; the request itself is what to fix.",
             ref: profile.reference("errors", else: RFC.errorResponse))
     }

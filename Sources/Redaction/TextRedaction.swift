@@ -15,6 +15,20 @@ extension Redactor {
         redactText(text, jsonPairs: true)
     }
 
+    /// Renders one named value for quoting (a finding's evidence, a timeline line): the
+    /// placeholder when `SecretClassifier` calls `name` a secret, shapes only for `error_uri`,
+    /// otherwise the text scan. A value that is already a placeholder stays as it is.
+    /// `errorEnvelope`: the value is a field of a provider's error response, where a `code` that
+    /// looks like an error identifier (Miro's `oauthError`) is not an authorization code.
+    public func redactValue(_ value: String, named name: String, errorEnvelope: Bool = false) -> String {
+        if let role = SecretClassifier.role(forName: name) {
+            if errorEnvelope, role == "code", Self.isErrorCode(value) { return value }
+            return replacement(role: role, value: value) ?? value
+        }
+        if SecretClassifier.isErrorReference(name) { return redactShapes(in: value) }
+        return redactText(value)
+    }
+
     /// Redacts a URL or request target: the userinfo password, the values of secret query
     /// parameters (fingerprinted after one level of form decoding), secret parameters in the
     /// fragment when `fragmentAware` (`#access_token=…` of the implicit grant), then everything
