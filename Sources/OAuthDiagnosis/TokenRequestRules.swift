@@ -435,7 +435,7 @@ extension RuleContext {
 
     mutating func plainHTTPRule() {
         guard ex.scheme == "http", !isLoopback(ex.host) else { return }
-        let carries = p.items.filter { ["client_secret", "code", "refresh_token", "access_token", "password", "client_assertion"].contains($0.name) }.map(\.name)
+        let carries = p.items.filter { SecretClassifier.isSecret($0.name) }.map(\.name)
             + (p.authorization != nil ? ["Authorization header"] : [])
         guard cur.role == .token || !carries.isEmpty else { return }
         add("token-over-plain-http", succeeded || noResponse ? .warning : .error, .certain,
