@@ -98,6 +98,41 @@ public enum SecretClassifier {
     /// camelCase boundaries (`clientSecret` → `client`, `secret`; `XMLToken` → `xml`, `token`: a
     /// run of capitals followed by a lower-case letter keeps its last capital with that word).
     public static func words(_ name: String) -> [String] {
+        // Names are almost always ASCII (this runs for every parameter and JSON key): bytes.
+        let bytes = Array(name.utf8)
+        guard bytes.allSatisfy({ $0 < 0x80 }) else { return unicodeWords(name) }
+        func isUpper(_ c: UInt8) -> Bool { c >= 0x41 && c <= 0x5A }
+        func isLower(_ c: UInt8) -> Bool { c >= 0x61 && c <= 0x7A }
+        func isDigit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
+        var out: [String] = []
+        var current: [UInt8] = []
+        func flush() {
+            if !current.isEmpty { out.append(String(decoding: current, as: UTF8.self)) }
+            current.removeAll(keepingCapacity: true)
+        }
+        for (i, c) in bytes.enumerated() {
+            switch c {
+            case UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: ":"), UInt8(ascii: "/"),
+                 0x20, 0x09...0x0D:
+                flush()
+                continue
+            default:
+                break
+            }
+            if isUpper(c), let prev = current.last {
+                let nextIsLower = i + 1 < bytes.count && isLower(bytes[i + 1])
+                // fooBar → foo|bar; FOOBar → foo|bar; foo2Bar → foo2|bar (`prev` is stored lower-cased).
+                let prevWasUpper = isUpper(bytes[i - 1])
+                if (isLower(prev) && !prevWasUpper) || isDigit(prev) || (prevWasUpper && nextIsLower) { flush() }
+            }
+            current.append(isUpper(c) ? c | 0x20 : c)
+        }
+        flush()
+        return out
+    }
+
+    /// `words` for names with non-ASCII characters, by `Character`.
+    private static func unicodeWords(_ name: String) -> [String] {
         var out: [String] = []
         var current: [Character] = []
         let chars = Array(name)
@@ -112,7 +147,6 @@ public enum SecretClassifier {
             }
             if c.isUppercase, let prev = current.last {
                 let next = i + 1 < chars.count ? chars[i + 1] : nil
-                // fooBar → foo|Bar; FOOBar → FOO|Bar; foo2Bar → foo2|Bar
                 if prev.isLowercase || prev.isNumber || (prev.isUppercase && (next?.isLowercase ?? false)) {
                     flush()
                 }
