@@ -143,7 +143,9 @@ final class RunningProxy: Sendable {
     /// one being `listening on HOST:PORT` (when `announce`).
     static func start(config: ProxyConfiguration, home: Home, keepSecrets: Bool, announce: Bool) async throws -> RunningProxy {
         let paths = CertificatePaths(home: home)
-        let (authority, created) = try paths.loadAuthority()
+        // Exit 2 when the CA cannot sign for an --intercept pattern (name constraints).
+        let (authority, created) = try paths.authority(for: config)
+        if let warning = paths.startupWarning(authority.layout) { warn(warning) }
         var logger = Logger(label: "tokentap") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = ProcessInfo.processInfo.environment["TOKENTAP_DEBUG"] != nil ? .debug : .notice
         let pipeline = try CapturePipeline(home: home, paths: paths, session: config.session, keepSecrets: keepSecrets,
