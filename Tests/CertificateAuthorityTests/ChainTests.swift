@@ -251,7 +251,7 @@ struct PermittedNamesTests {
         let names = PermittedNames.tokentap(adding: [.dns("Example.COM."), .dns("auth.example.com"), .dns("api.miro.com"),
                                                      .ip(IPRange(address: IPAddress("127.0.0.1")!, prefixLength: 32)!),
                                                      .ip(IPRange(address: IPAddress("10.1.2.3")!, prefixLength: 32)!)])
-        #expect(names.description == "miro.com, example.com, localhost, 127.0.0.0/8, ::1/128, 10.1.2.3/32")
+        #expect(names.description == "miro.com, example.com, localhost, 10.1.2.3/32, 127.0.0.0/8, ::1/128")
     }
 
     @Test("covers and permits follow RFC 5280 dNSName and iPAddress matching")

@@ -49,7 +49,7 @@ final class ConstrainedCAEndToEndTests {
     /// `Tests/EndToEndTests/Python/tls_check.py ARGS` with `TOKENTAP_PYTHON`.
     func python(_ args: [String]) throws -> CommandResult {
         let script = packageRoot.appendingPathComponent("Tests/EndToEndTests/Python/tls_check.py").path
-        return try runCommand(try SandboxEndToEndTests.pythonInterpreter(), [script] + args, environment: Self.cleanEnvironment)
+        return try runCommand(try SandboxRig.pythonInterpreter(), [script] + args, environment: Self.cleanEnvironment)
     }
 
     /// `Tests/EndToEndTests/Java/TLSCheck.java`, compiled once by javac per test run.

@@ -19,7 +19,7 @@ def context(root):
 
 def main(argv):
     try:
-        if argv[:1] == ["proxy"] and len(argv) == 8:
+        if argv[:1] == ["proxy"] and len(argv) == 7:
             _, proxy_host, proxy_port, root, host, port, path = argv
             conn = http.client.HTTPSConnection(proxy_host, int(proxy_port), context=context(root), timeout=30)
             conn.set_tunnel(host, int(port))

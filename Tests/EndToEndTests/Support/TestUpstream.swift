@@ -88,7 +88,7 @@ final class TestUpstream: @unchecked Sendable {
         }
         if let fixedIdentity {
             config = TLSConfiguration.makeServerConfiguration(
-                certificateChain: try fixedIdentity.chain.map { .certificate(try NIOSSLCertificate(file: $0, format: .pem)) },
+                certificateChain: try fixedIdentity.chain.flatMap { try NIOSSLCertificate.fromPEMFile($0) }.map { .certificate($0) },
                 privateKey: .privateKey(try NIOSSLPrivateKey(file: fixedIdentity.key, format: .pem)))
         }
         let context = try NIOSSLContext(configuration: config)
