@@ -49,6 +49,7 @@ public final class CertificateAuthority: Sendable {
         /// for a self-signed CA of before name constraints, that CA's key.
         public var key: URL
 
+        /// The three files, usually side by side in the home's `certs/`.
         public init(root: URL, intermediate: URL, key: URL) {
             self.root = root
             self.intermediate = intermediate

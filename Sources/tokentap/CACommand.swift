@@ -172,18 +172,18 @@ struct CACommand: ParsableCommand {
         let chain: String
         switch authority.layout {
         case .selfSigned:
-            chain = "key:         \(paths.caKey.path) (mode 0600; never share it)"
+            chain = "key:          \(paths.caKey.path) (mode 0600; never share it)"
         case .constrained, .unconstrained:
             chain = """
             intermediate: \(paths.caIntermediate.path) (signed by the root; signs the leaves)
-            key:         \(paths.caKey.path) (the intermediate's key, mode 0600; never share it; the root's key was never kept)
+            key:          \(paths.caKey.path) (the intermediate's key, mode 0600; never share it; the root's key was never kept)
             """
         }
         print("""
-        tokentap CA: \(ca) (the root: the certificate to trust)
+        tokentap CA:  \(ca) (the root: the certificate to trust)
         \(chain)
-        permits:     \(CertificatePaths.describe(authority.layout))
-        home:        \(paths.home.url.path) (from \(paths.home.source.rawValue))
+        permits:      \(CertificatePaths.describe(authority.layout))
+        home:         \(paths.home.url.path) (from \(paths.home.source.rawValue))
 
         Trust it only on this machine, for the apps you debug:
           curl              curl --proxy http://127.0.0.1:8877 --cacert \(ca) https://api.miro.com/...
