@@ -110,6 +110,7 @@ let package = Package(
                 "CertificateAuthority", "TokentapCore",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
             ]
         ),
         .testTarget(
@@ -155,7 +156,7 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
-            exclude: ["Python"]
+            exclude: ["Python", "Java"]
         ),
     ]
 )

@@ -1,3 +1,4 @@
+import CertificateAuthority
 import Foundation
 
 /// A `HOST:PORT` listen or target address. IPv6 literals are written in brackets (`[::1]:8877`).
@@ -78,6 +79,48 @@ public struct HostPattern: Sendable, Hashable, CustomStringConvertible {
 
     /// The defaults every proxy intercepts: `miro.com`, `*.miro.com`.
     public static let defaults: [HostPattern] = [try! HostPattern(parsing: "miro.com"), try! HostPattern(parsing: "*.miro.com")]
+
+    /// The name-constraint subtree (RFC 5280 §4.2.1.10) holding every host this pattern matches:
+    /// `example.com` and `*.example.com` → the DNS subtree `example.com` (a dNSName constraint covers
+    /// the domain and its subdomains); an IP literal → that one address; nil for `*`, which no
+    /// name constraint can permit.
+    public var permittedSubtree: PermittedNames.Subtree? {
+        if pattern == "*" { return nil }
+        let body = pattern.hasPrefix("*.") ? String(pattern.dropFirst(2)) : pattern
+        if let ip = IPAddress(body) { return .ip(IPRange(address: ip, prefixLength: ip.bytes.count * 8)!) }
+        return .dns(body)
+    }
+
+    /// The pattern as a shell argument: quoted when it holds a `*`.
+    public var shellQuoted: String { pattern.contains("*") ? "'\(pattern)'" : pattern }
+}
+
+/// Whether a CA can sign leaves that clients accept for every host a configuration intercepts.
+public enum InterceptCoverage: Sendable, Equatable {
+    /// Every intercepted host is inside the CA's name constraints (or the CA has none).
+    case covered
+    /// `*` is intercepted, and the CA is name-constrained: no constraint permits every name.
+    case unconstrainable
+    /// These `--intercept` patterns match hosts outside the CA's name constraints.
+    case outside([HostPattern])
+}
+
+extension ProxyConfiguration {
+    /// Checks the intercept patterns in force against a CA's layout: a constrained CA must permit
+    /// every host they match; an unconstrained or self-signed CA (before name constraints) permits all.
+    public func coverage(by layout: CertificateAuthority.Layout) -> InterceptCoverage {
+        guard case .constrained(let permitted) = layout else { return .covered }
+        let subtrees = interceptPatterns.map { ($0, $0.permittedSubtree) }
+        if subtrees.contains(where: { $0.1 == nil }) { return .unconstrainable }
+        let outside = subtrees.filter { !permitted.covers($0.1!) }.map(\.0)
+        return outside.isEmpty ? .covered : .outside(outside)
+    }
+
+    /// The names a CA issued for this configuration permits: the baseline plus one subtree per
+    /// `--intercept` pattern (`*` adds none: it cannot be constrained).
+    public var permittedNames: PermittedNames {
+        PermittedNames.tokentap(adding: intercept.compactMap(\.permittedSubtree))
+    }
 }
 
 /// `--map-remote HOST[:PORT]=ADDR:PORT`: connect to ADDR:PORT instead of HOST, keeping SNI, the

@@ -141,9 +141,15 @@ final class RunningProxy: Sendable {
 
     /// Loads the CA, opens the store, binds the listener and prints the start-up lines, the last
     /// one being `listening on HOST:PORT` (when `announce`).
+    ///
+    /// - Throws: `CLIFailure.usage` (exit 2) when the CA's name constraints do not permit an
+    ///   `--intercept` pattern (`CertificatePaths.authority(for:)`); a CA without constraints gets
+    ///   one warning line on stderr instead.
     static func start(config: ProxyConfiguration, home: Home, keepSecrets: Bool, announce: Bool) async throws -> RunningProxy {
         let paths = CertificatePaths(home: home)
-        let (authority, created) = try paths.loadAuthority()
+        // Exit 2 when the CA cannot sign for an --intercept pattern (name constraints).
+        let (authority, created) = try paths.authority(for: config)
+        if let warning = paths.startupWarning(authority.layout) { warn(warning) }
         var logger = Logger(label: "tokentap") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = ProcessInfo.processInfo.environment["TOKENTAP_DEBUG"] != nil ? .debug : .notice
         let pipeline = try CapturePipeline(home: home, paths: paths, session: config.session, keepSecrets: keepSecrets,

@@ -46,7 +46,7 @@ struct RunCommand: AsyncParsableCommand {
             warn("tokentap: proxy on \(proxy.address), session \(config.session), recording to \(home.database.path)")
         }
         let (authority, _) = try paths.loadAuthority()
-        try writeBundle(caPEM: authority.certificatePEM, to: paths.bundle)
+        try writeBundle(caPEM: authority.rootPEM, to: paths.bundle)
 
         var environment = ProcessInfo.processInfo.environment
         let proxyURL = "http://\(proxyAddress)"

@@ -54,27 +54,42 @@ final class TestUpstream: @unchecked Sendable {
     static let jsonLines: String = (0..<20).map { "{\"chunk\":\($0),\"pad\":\"\(String(repeating: "z", count: 200))\"}\n" }.joined()
     static let gzipBody: [UInt8] = gzip(Data(jsonLines.utf8))
 
-    init(directory: URL) throws {
+    /// The leaf served to clients that send no SNI (those connecting to an IP address).
+    let noSNIName: String
+
+    /// - Parameter noSNIName: the name (or IP) of the leaf for clients that send no SNI.
+    init(directory: URL, noSNIName: String = "api.miro.com") throws {
+        self.noSNIName = noSNIName
         let (cert, key) = try CertificateAuthority.makeCA(commonName: "tokentap test upstream CA")
         authority = try CertificateAuthority(certificate: cert, privateKey: key)
         caFile = directory.appendingPathComponent("upstream-ca.pem")
         try authority.certificatePEM.write(to: caFile, atomically: true, encoding: .utf8)
     }
 
+    /// Serve this chain (PEM files, leaf first) with this key (PEM file) to every client instead of
+    /// leaves of the test CA. Set before `start()`.
+    var fixedIdentity: (chain: [String], key: String)?
+
     func start() throws {
         let authority = self.authority
+        let noSNIName = self.noSNIName
         let leafKey = try NIOSSLPrivateKey(bytes: Array(authority.leafPrivateKeyPEM.utf8), format: .pem)
         var config = TLSConfiguration.makeServerConfiguration(
-            certificateChain: [.certificate(try NIOSSLCertificate(bytes: try authority.leaf(for: "api.miro.com").derBytes, format: .der))],
+            certificateChain: [.certificate(try NIOSSLCertificate(bytes: try authority.leaf(for: noSNIName).derBytes, format: .der))],
             privateKey: .privateKey(leafKey))
         config.sslContextCallback = { values, promise in
             do {
                 var override = NIOSSLContextConfigurationOverride()
-                let leaf = try authority.leaf(for: values.serverHostname ?? "api.miro.com")
+                let leaf = try authority.leaf(for: values.serverHostname ?? noSNIName)
                 override.certificateChain = [.certificate(try NIOSSLCertificate(bytes: leaf.derBytes, format: .der))]
                 override.privateKey = .privateKey(leafKey)
                 promise.succeed(override)
             } catch { promise.fail(error) }
+        }
+        if let fixedIdentity {
+            config = TLSConfiguration.makeServerConfiguration(
+                certificateChain: try fixedIdentity.chain.flatMap { try NIOSSLCertificate.fromPEMFile($0) }.map { .certificate($0) },
+                privateKey: .privateKey(try NIOSSLPrivateKey(file: fixedIdentity.key, format: .pem)))
         }
         let context = try NIOSSLContext(configuration: config)
         let seen = self.seen
