@@ -16,6 +16,11 @@ enum ByteScan {
     static func isNameByte(_ c: UInt8) -> Bool {
         isLetter(c) || isDigit(c) || c == UInt8(ascii: "_") || c == UInt8(ascii: "-")
     }
+    /// `[`, `]` and `%`: inside form field names as PHP and Rails send them (`data[password]`,
+    /// `data%5Bpassword%5D`).
+    static func isBracketOrPercent(_ c: UInt8) -> Bool {
+        c == UInt8(ascii: "[") || c == UInt8(ascii: "]") || c == UInt8(ascii: "%")
+    }
     static func isSpace(_ c: UInt8) -> Bool { c == 0x20 || (c >= 0x09 && c <= 0x0D) }
 
     /// Where a `name=value` value ends in free text: `&`, whitespace, a quote, `<`, `>`, `#`, `;`,
@@ -139,16 +144,17 @@ extension Redactor {
         return b
     }
 
-    /// `name=value` where `name` is a secret parameter (not preceded by a name character).
+    /// `name=value` where `name` is a secret parameter (not preceded by a name character; the
+    /// name may carry brackets and percent escapes, `data[password]=…`, and is judged decoded).
     private func replaceParams(_ b: [UInt8], binary: Bool) -> [UInt8] {
         var edits: [(Range<Int>, String)] = []
         var i = 0
         while i < b.count {
             guard let eq = b[i...].firstIndex(of: ByteScan.equals) else { break }
             var s = eq
-            while s > 0, ByteScan.isNameByte(b[s - 1]) { s -= 1 }
+            while s > 0, ByteScan.isNameByte(b[s - 1]) || ByteScan.isBracketOrPercent(b[s - 1]) { s -= 1 }
             guard s < eq, ByteScan.isLetter(b[s]),
-                  let role = SecretClassifier.role(forName: String(decoding: b[s..<eq], as: UTF8.self)) else {
+                  let role = SecretClassifier.role(forName: Coding.formDecode(Array(b[s..<eq]), plusAsSpace: false)) else {
                 i = eq + 1  // a non-secret value may carry `code=…` itself (an unencoded nested URL)
                 continue
             }

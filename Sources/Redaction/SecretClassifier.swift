@@ -36,9 +36,16 @@ public enum SecretClassifier {
     /// `X-Webhook-Secret` → `x_webhook_secret`), with the RFC names kept as they are spelled in
     /// RFC 6749/7636 when a name glues their words (`ACCESSTOKEN` → `access_token`).
     public static func role(forName name: String) -> String? {
-        let w = words(name)
+        let spelled = words(name)
+        let joined = spelled.joined(separator: "_")
+        // Words are judged without a trailing counter (`new_password1`, `token2`, `api_key_2`:
+        // Django's `new_password2`, a second key); a word of digits only is no word.
+        let w = spelled.compactMap { word -> String? in
+            guard let last = word.utf8.last, ByteScan.isDigit(last) else { return word }
+            let core = String(decoding: word.utf8.reversed().drop(while: ByteScan.isDigit).reversed(), as: UTF8.self)
+            return core.isEmpty ? nil : core
+        }
         guard !w.isEmpty else { return nil }
-        let joined = w.joined(separator: "_")
         let glued = w.joined()
         if allowlistedNames.contains(glued) { return nil }
         let last = w[w.count - 1]
@@ -56,6 +63,8 @@ public enum SecretClassifier {
         if last == "key" {
             return w.count == 1 || keyQualifiers.contains(w[w.count - 2]) ? joined : nil
         }
+        // … and its plural after a qualifier (`api_keys`); a lone `keys` is a JWKS.
+        if last == "keys", w.count >= 2, keyQualifiers.contains(w[w.count - 2]) { return joined }
         if gluedKeys.contains(last) { return joined }
         // Rule 5: secret words anywhere.
         for word in w {
@@ -94,8 +103,9 @@ public enum SecretClassifier {
         return role(forName: name) != nil
     }
 
-    /// The words of a name, lower-cased: split at `_`, `-`, `.`, `:`, `/` and whitespace, and at
-    /// camelCase boundaries (`clientSecret` → `client`, `secret`; `XMLToken` → `xml`, `token`: a
+    /// The words of a name, lower-cased: split at every character that is not a letter or a digit
+    /// (`_`, `-`, `.`, `:`, `/`, whitespace, and the brackets of `data[client_secret]` and
+    /// `client_secret[]` as PHP and Rails send form fields), and at camelCase boundaries (`clientSecret` → `client`, `secret`; `XMLToken` → `xml`, `token`: a
     /// run of capitals followed by a lower-case letter keeps its last capital with that word).
     public static func words(_ name: String) -> [String] {
         // Names are almost always ASCII (this runs for every parameter and JSON key): bytes.
@@ -111,13 +121,9 @@ public enum SecretClassifier {
             current.removeAll(keepingCapacity: true)
         }
         for (i, c) in bytes.enumerated() {
-            switch c {
-            case UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: ":"), UInt8(ascii: "/"),
-                 0x20, 0x09...0x0D:
+            guard isUpper(c) || isLower(c) || isDigit(c) else {
                 flush()
                 continue
-            default:
-                break
             }
             if isUpper(c), let prev = current.last {
                 let nextIsLower = i + 1 < bytes.count && isLower(bytes[i + 1])
@@ -141,7 +147,7 @@ public enum SecretClassifier {
             current = []
         }
         for (i, c) in chars.enumerated() {
-            if c == "_" || c == "-" || c == "." || c == ":" || c == "/" || c.isWhitespace {
+            if !(c.isLetter || c.isNumber) {
                 flush()
                 continue
             }
