@@ -4,7 +4,8 @@ extension Redactor {
     /// Redacts a message body.
     ///
     /// - UTF-8 text (a trailing incomplete UTF-8 sequence, as left by truncation, is kept as is):
-    ///   parsed as JSON when it starts with `{` or `[` (whatever `Content-Type` says: JSON labelled
+    ///   parsed as JSON when it starts with `{` or with a `[` that opens a JSON array, not an INI
+    ///   section (whatever `Content-Type` says: JSON labelled
     ///   form or text is still JSON), else as a form when `Content-Type` is
     ///   `application/x-www-form-urlencoded` or the text looks like `k=v(&k=v)*` (a form labelled
     ///   JSON or text/plain, or no `Content-Type`); then always scanned as text
@@ -33,7 +34,7 @@ extension Redactor {
 
     private func redactText(_ text: String, contentType ct: String) -> String {
         let start = text.unicodeScalars.first { !$0.properties.isWhitespace && $0 != "\u{FEFF}" }
-        if start == "{" || start == "[" {
+        if start == "{" || (start == "[" && Self.opensJSONArray(text)) {
             return redactJSON(text, depth: 0)
         }
         if ct.hasPrefix("application/x-www-form-urlencoded") || looksLikeForm(text) {
@@ -47,15 +48,31 @@ extension Redactor {
         return out == Array(text.utf8) ? text : String(decoding: out, as: UTF8.self)
     }
 
+    /// True when the first `[` of `text` opens a JSON array: what follows it (after whitespace) is
+    /// a JSON value or `]`. `[default]` or `[server]` opens an INI or TOML section, whose
+    /// `name = value` lines the line scan reads.
+    static func opensJSONArray(_ text: String) -> Bool {
+        let b = Array(text.utf8.prefix(64))
+        guard let open = b.firstIndex(of: UInt8(ascii: "[")) else { return false }
+        guard let p = b[(open + 1)...].firstIndex(where: { !ByteScan.isSpace($0) }) else { return true }
+        switch b[p] {
+        case UInt8(ascii: "{"), UInt8(ascii: "["), UInt8(ascii: "]"), ByteScan.quote, UInt8(ascii: "-"), 0x30...0x39:
+            return true
+        default:
+            return ["true", "false", "null"].contains { ByteScan.has(Array($0.utf8), in: b, at: p) }
+        }
+    }
+
     /// `application/xml`, `text/xml` and `*+xml` (RFC 7303).
     static func isXML(contentType ct: String) -> Bool {
         let mime = ct.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
         return mime == "application/xml" || mime == "text/xml" || mime.hasSuffix("+xml")
     }
 
-    /// Text, line by line: a `name: value` or `name=value` line (optionally `export name=…`, the
-    /// value optionally quoted) whose name is a secret has its value replaced (up to the end of the
-    /// line: values in `.env` files and YAML-like dumps contain spaces); an `error_uri` line is left
+    /// Text, line by line: a `name: value` or `name=value` line (optionally `export name=…` or a
+    /// YAML item `- name: …`, the value optionally quoted) whose name is a secret has its value
+    /// replaced (up to the end of the line: values in `.env` files and YAML-like dumps contain
+    /// spaces); an `error_uri` line is left
     /// to the shape scan; every other line is scanned for `name=value` and quoted pairs.
     func redactLines(_ b: [UInt8]) -> [UInt8] {
         var edits: [(Range<Int>, [UInt8])] = []
@@ -78,7 +95,7 @@ extension Redactor {
             case .errorReference:
                 break
             case .other:
-                if b[ls..<le].contains(where: { $0 == ByteScan.equals || $0 == ByteScan.quote || $0 == ByteScan.backslash || $0 == UInt8(ascii: "&") }) {
+                if b[ls..<le].contains(where: { $0 == ByteScan.equals || $0 == ByteScan.quote || $0 == ByteScan.backslash || $0 == UInt8(ascii: "&") || $0 == UInt8(ascii: "'") }) {
                     let line = Array(b[ls..<le])
                     let out = scanPairs(line, binary: false, jsonPairs: true)
                     if out != line { edits.append((ls..<le, out)) }
@@ -95,10 +112,15 @@ extension Redactor {
         case other
     }
 
-    /// `[ws][export ]name[ws](:|=)[ws]value` in `b[ls..<le]`.
+    /// `[ws][- ][export ]name[ws](:|=)[ws]value` in `b[ls..<le]`.
     private static func namedLine(_ b: [UInt8], _ ls: Int, _ le: Int) -> NamedLine {
         var p = ls
         while p < le, b[p] == 0x20 || b[p] == 0x09 { p += 1 }
+        // A YAML sequence item: `- password: …`.
+        if p + 1 < le, b[p] == UInt8(ascii: "-"), b[p + 1] == 0x20 || b[p + 1] == 0x09 {
+            p += 1
+            while p < le, b[p] == 0x20 || b[p] == 0x09 { p += 1 }
+        }
         if ByteScan.has(Array("export ".utf8), in: b, at: p) { p += 7 }
         let nameStart = p
         guard p < le, ByteScan.isLetter(b[p]) else { return .other }

@@ -5,8 +5,9 @@ import Foundation
 /// regular expressions (so multi-megabyte bodies stay cheap).
 enum ByteScan {
     static let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\"), equals = UInt8(ascii: "=")
-    static let plainQuote = Array("\"".utf8), escapedQuote = Array("\\\"".utf8), htmlQuote = Array("&quot;".utf8)
+    static let plainQuote = Array("\"".utf8), singleQuote = Array("'".utf8), escapedQuote = Array("\\\"".utf8), htmlQuote = Array("&quot;".utf8)
     static let eyJ = Array("eyJ".utf8)
+    static let xmlnsColon = Array("xmlns:".utf8)
     /// base64url of `{"miro.origin":` (miro-oauth.md).
     static let miroPrefix = Array("eyJtaXJvLm9yaWdpbiI6".utf8)
 
@@ -128,8 +129,8 @@ enum ByteScan {
 }
 
 extension Redactor {
-    /// The free-text scan: JSON pairs (when `jsonPairs`), escaped JSON pairs, HTML-escaped JSON
-    /// pairs, `name=value` pairs, then shapes. `binary`: values end at non-ASCII bytes.
+    /// The free-text scan: JSON pairs (when `jsonPairs`), single-quoted pairs, escaped JSON pairs,
+    /// HTML-escaped JSON pairs, `name=value` pairs (the value quoted or not), then shapes. `binary`: values end at non-ASCII bytes.
     func scanBytes(_ input: [UInt8], binary: Bool, jsonPairs: Bool) -> [UInt8] {
         replaceShapes(scanPairs(input, binary: binary, jsonPairs: jsonPairs))
     }
@@ -138,6 +139,8 @@ extension Redactor {
     func scanPairs(_ input: [UInt8], binary: Bool, jsonPairs: Bool) -> [UInt8] {
         var b = input
         if jsonPairs, b.contains(ByteScan.quote) { b = replacePairs(b, quote: ByteScan.plainQuote) }
+        // Python's repr of a dict (`{'access_token': '…'}`), as requests-oauthlib logs a token.
+        if b.contains(UInt8(ascii: "'")) { b = replacePairs(b, quote: ByteScan.singleQuote) }
         if ByteScan.find(ByteScan.htmlQuote, in: b, from: 0) != nil { b = replacePairs(b, quote: ByteScan.htmlQuote) }
         if b.contains(ByteScan.backslash) { b = replacePairs(b, quote: ByteScan.escapedQuote) }
         if b.contains(ByteScan.equals) { b = replaceParams(b, binary: binary) }
@@ -153,12 +156,22 @@ extension Redactor {
             guard let eq = b[i...].firstIndex(of: ByteScan.equals) else { break }
             var s = eq
             while s > 0, ByteScan.isNameByte(b[s - 1]) || ByteScan.isBracketOrPercent(b[s - 1]) { s -= 1 }
-            guard s < eq, ByteScan.isLetter(b[s]),
+            // `xmlns:token="urn:x"` declares a namespace prefix: never a secret.
+            guard s < eq, ByteScan.isLetter(b[s]), !ByteScan.has(ByteScan.xmlnsColon, in: b, at: s - 6),
                   let role = SecretClassifier.role(forName: Coding.formDecode(Array(b[s..<eq]), plusAsSpace: false)) else {
                 i = eq + 1  // a non-secret value may carry `code=…` itself (an unencoded nested URL)
                 continue
             }
             var e = eq + 1
+            if let (inner, end) = Self.quotedValue(b, at: e) {
+                // `name="value"`, `name='value'`, `name=\"value\"` (logfmt, shell, `.env`, HTML
+                // attributes, the same inside a JSON string): the value between the quotes, as written.
+                if let r = replacement(role: role, value: String(decoding: b[inner], as: UTF8.self)) {
+                    edits.append((inner, r))
+                }
+                i = max(end, eq + 1)
+                continue
+            }
             while e < b.count, !ByteScan.endsParamValue(b[e], binary: binary) { e += 1 }
             if let r = replacement(role: role, value: Coding.formDecode(Array(b[(eq + 1)..<e]))) {
                 edits.append(((eq + 1)..<e, r))
@@ -168,7 +181,26 @@ extension Redactor {
         return ByteScan.apply(edits, to: b)
     }
 
-    /// `Q name Q ws : ws Q value` with the quote token `Q` (`"`, `\"` or `&quot;`); the value runs
+    /// A value that starts with `"`, `'` or `\"` at `p`: the range between the quotes and the index
+    /// after the closing one. An unclosed quote runs to the end of the line (a truncated text).
+    static func quotedValue(_ b: [UInt8], at p: Int) -> (inner: Range<Int>, end: Int)? {
+        guard p < b.count else { return nil }
+        let escaped = b[p] == ByteScan.backslash && p + 1 < b.count && b[p + 1] == ByteScan.quote
+        guard escaped || b[p] == ByteScan.quote || b[p] == UInt8(ascii: "'") else { return nil }
+        let start = p + (escaped ? 2 : 1)
+        var c = start
+        while c < b.count, b[c] != 0x0A, b[c] != 0x0D {
+            if escaped {
+                if b[c] == ByteScan.backslash, c + 1 < b.count, b[c + 1] == ByteScan.quote { return (start..<c, c + 2) }
+            } else if b[c] == b[p] {
+                return (start..<c, c + 1)
+            }
+            c += 1
+        }
+        return (start..<c, c)
+    }
+
+    /// `Q name Q ws : ws Q value` with the quote token `Q` (`"`, `'`, `\"` or `&quot;`); the value runs
     /// to its closing quote, or to the end of a truncated text.
     private func replacePairs(_ b: [UInt8], quote q: [UInt8]) -> [UInt8] {
         var edits: [(Range<Int>, String)] = []
@@ -190,8 +222,8 @@ extension Redactor {
             p += q.count
             let valueStart = p
             switch q {
-            case ByteScan.plainQuote:
-                while p < b.count, b[p] != ByteScan.quote { p += b[p] == ByteScan.backslash ? 2 : 1 }
+            case ByteScan.plainQuote, ByteScan.singleQuote:
+                while p < b.count, b[p] != q[0] { p += b[p] == ByteScan.backslash ? 2 : 1 }
             case ByteScan.escapedQuote:
                 while p < b.count, b[p] != ByteScan.quote {
                     if b[p] == ByteScan.backslash {
@@ -210,7 +242,7 @@ extension Redactor {
             else { continue }
             var value = String(decoding: b[valueStart..<valueEnd], as: UTF8.self)
             switch q {
-            case ByteScan.plainQuote: value = Coding.jsonUnescape(value)
+            case ByteScan.plainQuote, ByteScan.singleQuote: value = Coding.jsonUnescape(value)
             case ByteScan.escapedQuote: value = Coding.jsonUnescape(Coding.jsonUnescape(value))
             default: value = Coding.jsonUnescape(Coding.htmlUnescape(value))
             }

@@ -116,7 +116,7 @@ extension Redactor {
         var replacements: [(Range<Int>, [UInt8])] = []
         var gapStart = 0
         func scanGap(upTo end: Int) {
-            if gapStart < end, b[gapStart..<end].contains(UInt8(ascii: "=")) {
+            if gapStart < end, b[gapStart..<end].contains(where: { $0 == UInt8(ascii: "=") || $0 == UInt8(ascii: "'") }) {
                 let gap = Array(b[gapStart..<end])
                 let out = scanBytes(gap, binary: false, jsonPairs: false)
                 if out != gap { replacements.append((gapStart..<end, out)) }

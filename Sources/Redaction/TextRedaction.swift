@@ -80,7 +80,7 @@ extension Redactor {
     /// The text scan without shapes (`name=value`, quoted pairs).
     private func scanText(_ text: String, jsonPairs: Bool) -> String {
         let bytes = Array(text.utf8)
-        guard bytes.contains(where: { $0 == ByteScan.equals || $0 == ByteScan.quote || $0 == ByteScan.backslash || $0 == UInt8(ascii: "&") })
+        guard bytes.contains(where: { $0 == ByteScan.equals || $0 == ByteScan.quote || $0 == ByteScan.backslash || $0 == UInt8(ascii: "&") || $0 == UInt8(ascii: "'") })
         else { return text }
         let out = scanPairs(bytes, binary: false, jsonPairs: jsonPairs)
         return out == bytes ? text : String(decoding: out, as: UTF8.self)
@@ -136,8 +136,14 @@ extension Redactor {
     }
 
     /// True when `text` has the shape `k=v(&k=v)*` (empty pieces allowed; keys made of URL
-    /// characters; values anything but `&`).
+    /// characters; values anything but `&`) on one line: a form carries its line breaks as `%0A`
+    /// (a trailing one, the last byte of a body file, is tolerated), while `A=1\nSECRET="a b"` is a
+    /// `.env` text whose lines are read one by one (`redactLines`).
     func looksLikeForm(_ text: String) -> Bool {
+        if let inner = text.utf8.lastIndex(where: { $0 != 0x0A && $0 != 0x0D }),
+           text.utf8[...inner].contains(where: { $0 == 0x0A || $0 == 0x0D }) {
+            return false
+        }
         var sawPair = false
         for part in text.splitScalars("&") where !part.isEmpty {
             guard let (key, _) = part.splitOnce("="), !key.isEmpty,

@@ -42,4 +42,40 @@ import TokentapCore
             #expect(!SecretClassifier.isSecret(name), "\(name)")
         }
     }
+
+    @Test(".env without a leading comment, logfmt quotes, YAML items, INI sections, Python dicts")
+    func textBodies() {
+        // A `.env` whose first line is `NAME=value` was read as one form field.
+        let env = "MIRO_CLIENT_ID=3458764513820540928\nMIRO_CLIENT_SECRET=\"ENV SECRET 1\"\nMIRO_REFRESH_TOKEN=ENV SECRET 2\n"
+        let envOut = redactBody(env, "text/plain")
+        #expect(!envOut.contains("ENV SECRET 1") && !envOut.contains("SECRET 2"), "\(envOut)")
+        #expect(envOut.hasPrefix("MIRO_CLIENT_ID=3458764513820540928\nMIRO_CLIENT_SECRET=\""
+            + redactor.placeholder(role: "miro_client_secret", value: "ENV SECRET 1") + "\"\n"))
+        // A one-line form with its file's trailing newline is still a form.
+        #expect(redactBody("client_id=1&client_secret=FORM-SECRET-3&state=s\n", nil)
+            == "client_id=1&client_secret=" + redactor.placeholder(role: "client_secret", value: "FORM-SECRET-3") + "&state=s\n")
+        // logfmt and shell: a quoted value inside a line, and the same escaped inside a JSON string.
+        let logfmt = "level=error msg=\"token exchange failed\" client_secret=\"LOGFMT SECRET 4\" password='LOGFMT SECRET 5' state=st1"
+        let logOut = redactBody(logfmt, "text/plain")
+        #expect(!logOut.contains("LOGFMT SECRET 4") && !logOut.contains("LOGFMT SECRET 5"), "\(logOut)")
+        #expect(logOut.hasSuffix("' state=st1"))
+        #expect(!redactor.redactText(#"upstream: client_secret=\"ESCAPED SECRET 6\""#).contains("ESCAPED SECRET 6"))
+        // YAML: a secret as the first key of a sequence item.
+        let yaml = "clients:\n  - name: web\n  - password: YAML-SECRET-7\n    client_id: abc\n"
+        let yamlOut = redactBody(yaml, "application/yaml")
+        #expect(!yamlOut.contains("YAML-SECRET-7"))
+        #expect(yamlOut.contains("  - name: web\n") && yamlOut.hasSuffix("    client_id: abc\n"))
+        // An INI or TOML file starts with `[section]`: it is not a JSON array.
+        let ini = "[default]\naws_access_key_id = AKIAEXAMPLE\naws_secret_access_key = INI-SECRET-8\n[server]\npassword = \"INI SECRET 9\"\n"
+        let iniOut = redactBody(ini, "text/plain")
+        #expect(!iniOut.contains("INI-SECRET-8") && !iniOut.contains("INI SECRET 9"), "\(iniOut)")
+        #expect(iniOut.hasPrefix("[default]\naws_access_key_id = AKIAEXAMPLE\n"))
+        #expect(redactBody(#"[ {"password":"JSON-SECRET-10"} ]"#, "application/json").hasPrefix(#"[ {"password":"redacted.password."#))
+        // Python's repr of a token (requests-oauthlib), as a body and inside an error string.
+        let repr = "{'access_token': 'REPR-SECRET-11', 'token_type': 'Bearer', 'expires_in': 3600, 'refresh_token': 'REPR-SECRET-12'}"
+        let reprOut = redactBody(repr, "text/plain")
+        #expect(!reprOut.contains("REPR-SECRET-11") && !reprOut.contains("REPR-SECRET-12"), "\(reprOut)")
+        #expect(reprOut.contains("'token_type': 'Bearer', 'expires_in': 3600"))
+        #expect(!redactor.redactText("OAuth2Error: token=" + repr).contains("REPR-SECRET-11"))
+    }
 }
