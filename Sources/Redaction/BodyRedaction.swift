@@ -10,7 +10,7 @@ extension Redactor {
     ///   `application/x-www-form-urlencoded` or the text looks like `k=v(&k=v)*` (a form labelled
     ///   JSON or text/plain, or no `Content-Type`); then always scanned as text
     ///   (`"name":"value"` and `name=value` pairs, JWTs, Miro tokens), so HTML and plain text are
-    ///   covered too.
+    ///   covered too; in HTML, `<input name="code" value="…">` fields (`redactFormFields`).
     /// - `multipart/form-data`: fields whose `name` is a secret parameter (and that are not files)
     ///   are replaced, then the whole body is scanned as text, byte-wise.
     /// - Other bytes (not UTF-8): scanned as text through a one-byte-per-character view; matches
@@ -44,6 +44,7 @@ extension Redactor {
         if Self.isXML(contentType: ct) || (start == "<" && text.hasPrefix("<?xml")) {
             bytes = redactXML(bytes)
         }
+        if bytes.contains(UInt8(ascii: "<")) { bytes = redactFormFields(bytes) }
         let out = replaceShapes(redactLines(bytes))
         return out == Array(text.utf8) ? text : String(decoding: out, as: UTF8.self)
     }

@@ -78,4 +78,44 @@ import TokentapCore
         #expect(reprOut.contains("'token_type': 'Bearer', 'expires_in': 3600"))
         #expect(!redactor.redactText("OAuth2Error: token=" + repr).contains("REPR-SECRET-11"))
     }
+
+    @Test("HTML: the form_post response mode's hidden inputs, meta csrf-token, bare and single-quoted values")
+    func htmlFormFields() {
+        let html = """
+        <!DOCTYPE html><html><body onload="document.forms[0].submit()">
+        <form method="post" action="https://client.example.org/callback">
+          <input type="hidden" name="code" value="FORMPOST-CODE-1"/>
+          <input type="hidden" name="state" value="st-42"/>
+          <INPUT TYPE=hidden NAME=access_token VALUE=FORMPOST-TOKEN-2>
+          <input value='FORMPOST&amp;SECRET-3' name='session_token'>
+        </form><meta name="csrf-token" content="CSRF-SECRET-4"><meta name="viewport" content="width=device-width">
+        </body></html>
+        """
+        let out = redactBody(html, "text/html; charset=utf-8")
+        for s in ["FORMPOST-CODE-1", "FORMPOST-TOKEN-2", "FORMPOST&amp;SECRET-3", "CSRF-SECRET-4"] {
+            #expect(!out.contains(s), "\(s)")
+        }
+        #expect(out.contains(#"<input type="hidden" name="code" value=""# + redactor.placeholder(role: "code", value: "FORMPOST-CODE-1") + #""/>"#))
+        #expect(out.contains("value='" + redactor.placeholder(role: "session_token", value: "FORMPOST&SECRET-3") + "'"))
+        #expect(out.contains(#"<input type="hidden" name="state" value="st-42"/>"#))
+        #expect(out.contains(#"<meta name="viewport" content="width=device-width">"#))
+    }
+
+    @Test("XML: a value split in two CDATA sections, a comment inside, a truncated element")
+    func xmlContent() {
+        let split = "<r><password><![CDATA[SPLIT-SECRET-1]]]]><![CDATA[>TAIL-2]]></password><user>alice</user></r>"
+        let out = redactBody(split, "application/xml")
+        #expect(!out.contains("SPLIT-SECRET-1") && !out.contains("TAIL-2"), "\(out)")
+        // What the parser sees: `SPLIT-SECRET-1]]>TAIL-2`.
+        #expect(out == "<r><password>" + redactor.placeholder(role: "password", value: "SPLIT-SECRET-1]]>TAIL-2") + "</password><user>alice</user></r>")
+        let comment = redactBody("<r><client_secret>COMMENT-SECRET-3<!-- rotated --></client_secret></r>", "text/xml")
+        #expect(!comment.contains("COMMENT-SECRET-3"))
+        let cut = redactBody("<r><token_type>bearer</token_type><access_token>CUT-SECRET-4", "application/xml")
+        #expect(cut == "<r><token_type>bearer</token_type><access_token>" + redactor.placeholder(role: "access_token", value: "CUT-SECRET-4"))
+        let cutCDATA = redactBody("<r><refresh_token><![CDATA[CUT-SECRET-5", "application/xml")
+        #expect(!cutCDATA.contains("CUT-SECRET-5"))
+        // Unchanged: one CDATA section keeps its markers, an element with children is not a value.
+        #expect(redactBody("<r><token> <![CDATA[ONE-6]]> </token></r>", "application/xml")
+            == "<r><token> <![CDATA[" + redactor.placeholder(role: "token", value: "ONE-6") + "]]> </token></r>")
+    }
 }
