@@ -96,7 +96,7 @@ extension Redactor {
             case .errorReference:
                 break
             case .other:
-                if b[ls..<le].contains(where: { $0 == ByteScan.equals || $0 == ByteScan.quote || $0 == ByteScan.backslash || $0 == UInt8(ascii: "&") || $0 == UInt8(ascii: "'") }) {
+                if b[ls..<le].contains(where: ByteScan.mayStartPair) {
                     let line = Array(b[ls..<le])
                     let out = scanPairs(line, binary: false, jsonPairs: true)
                     if out != line { edits.append((ls..<le, out)) }

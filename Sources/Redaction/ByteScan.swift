@@ -8,6 +8,7 @@ enum ByteScan {
     static let plainQuote = Array("\"".utf8), singleQuote = Array("'".utf8), escapedQuote = Array("\\\"".utf8), htmlQuote = Array("&quot;".utf8)
     static let eyJ = Array("eyJ".utf8)
     static let xmlnsColon = Array("xmlns:".utf8)
+    static let schemeSeparator = Array("://".utf8)
     /// base64url of `{"miro.origin":` (miro-oauth.md).
     static let miroPrefix = Array("eyJtaXJvLm9yaWdpbiI6".utf8)
 
@@ -21,6 +22,11 @@ enum ByteScan {
     /// `data%5Bpassword%5D`).
     static func isBracketOrPercent(_ c: UInt8) -> Bool {
         c == UInt8(ascii: "[") || c == UInt8(ascii: "]") || c == UInt8(ascii: "%")
+    }
+    /// A byte without which `scanPairs` finds nothing: `=`, a quote, a backslash, `&`, or the `@`
+    /// of a URL's userinfo.
+    static func mayStartPair(_ c: UInt8) -> Bool {
+        c == equals || c == quote || c == backslash || c == UInt8(ascii: "&") || c == UInt8(ascii: "'") || c == UInt8(ascii: "@")
     }
     static func isSpace(_ c: UInt8) -> Bool { c == 0x20 || (c >= 0x09 && c <= 0x0D) }
 
@@ -130,7 +136,8 @@ enum ByteScan {
 
 extension Redactor {
     /// The free-text scan: JSON pairs (when `jsonPairs`), single-quoted pairs, escaped JSON pairs,
-    /// HTML-escaped JSON pairs, `name=value` pairs (the value quoted or not), then shapes. `binary`: values end at non-ASCII bytes.
+    /// HTML-escaped JSON pairs, `name=value` pairs (the value quoted or not), URL userinfo
+    /// passwords, then shapes. `binary`: values end at non-ASCII bytes.
     func scanBytes(_ input: [UInt8], binary: Bool, jsonPairs: Bool) -> [UInt8] {
         replaceShapes(scanPairs(input, binary: binary, jsonPairs: jsonPairs))
     }
@@ -144,6 +151,7 @@ extension Redactor {
         if ByteScan.find(ByteScan.htmlQuote, in: b, from: 0) != nil { b = replacePairs(b, quote: ByteScan.htmlQuote) }
         if b.contains(ByteScan.backslash) { b = replacePairs(b, quote: ByteScan.escapedQuote) }
         if b.contains(ByteScan.equals) { b = replaceParams(b, binary: binary) }
+        if b.contains(UInt8(ascii: "@")) { b = replaceUserinfo(b) }
         return b
     }
 
@@ -177,6 +185,34 @@ extension Redactor {
                 edits.append(((eq + 1)..<e, r))
             }
             i = max(e, eq + 1)
+        }
+        return ByteScan.apply(edits, to: b)
+    }
+
+    /// `scheme://user:password@host` in free text (`DATABASE_URL=postgres://app:…@db/x`, a JSON
+    /// `database_url`): the password becomes a placeholder (role `password`), percent-decoded, as
+    /// `redactURL` does for a request target.
+    private func replaceUserinfo(_ b: [UInt8]) -> [UInt8] {
+        var edits: [(Range<Int>, String)] = []
+        var i = 0
+        while let sep = ByteScan.find(ByteScan.schemeSeparator, in: b, from: i) {
+            var p = sep + 3
+            var colon: Int?
+            var at: Int?
+            while p < b.count {
+                let c = b[p]
+                if c == UInt8(ascii: "/") || c == UInt8(ascii: "?") || c == UInt8(ascii: "#") || ByteScan.isSpace(c)
+                    || c == ByteScan.quote || c == UInt8(ascii: "'") || c == UInt8(ascii: "<") || c == UInt8(ascii: ">")
+                    || c == ByteScan.backslash || c < 0x20 { break }
+                if c == UInt8(ascii: ":"), colon == nil, at == nil { colon = p }
+                if c == UInt8(ascii: "@") { at = p }
+                p += 1
+            }
+            if let colon, let at, colon < at,
+               let r = replacement(role: "password", value: Coding.formDecode(Array(b[(colon + 1)..<at]), plusAsSpace: false)) {
+                edits.append(((colon + 1)..<at, r))
+            }
+            i = max(p, sep + 3)
         }
         return ByteScan.apply(edits, to: b)
     }

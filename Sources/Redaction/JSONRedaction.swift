@@ -140,7 +140,10 @@ extension Redactor {
                 let value = decode(v.content)
                 let inner = redactNested(value, depth: depth + 1)
                 if inner != value { replacements.append((v.content, Array(Coding.jsonEscape(inner).utf8))) }
-            } else if b[v.content].contains(where: { $0 == UInt8(ascii: "=") || $0 == ByteScan.backslash || $0 == UInt8(ascii: "&") }) {
+            } else if depth < 3, b[v.content].contains(UInt8(ascii: "%")), let inner = redactEncoded(decode(v.content), depth: depth) {
+                // A percent-encoded URL or form (`"next":"%2Fcb%3Fcode%3D…"`).
+                replacements.append((v.content, Array(Coding.jsonEscape(inner).utf8)))
+            } else if b[v.content].contains(where: { $0 == UInt8(ascii: "=") || $0 == ByteScan.backslash || $0 == UInt8(ascii: "&") || $0 == UInt8(ascii: "@") }) {
                 let raw = Array(b[v.content])
                 let out = scanBytes(raw, binary: false, jsonPairs: false)
                 if out != raw { replacements.append((v.content, out)) }

@@ -118,4 +118,33 @@ import TokentapCore
         #expect(redactBody("<r><token> <![CDATA[ONE-6]]> </token></r>", "application/xml")
             == "<r><token> <![CDATA[" + redactor.placeholder(role: "token", value: "ONE-6") + "]]> </token></r>")
     }
+
+    @Test("URLs: a hash-routed callback, a return URL encoded twice, userinfo passwords in JSON and text")
+    func urls() {
+        // `#/callback?code=…` (Angular/Vue hash routing) in a redirect's Location.
+        let location = "https://app.example/#/callback?code=HASH-CODE-1&state=st1"
+        let e = redactor.redact(exchange(status: 302, responseHeaders: [("Location", location)]))
+        #expect(header(e.response, "Location") == "https://app.example/#/callback?code="
+            + redactor.placeholder(role: "code", value: "HASH-CODE-1") + "&state=st1")
+        // The implicit grant's fragment is unchanged.
+        #expect(redactor.redactURL("https://app/cb#access_token=FRAG-2&state=s").hasSuffix("#access_token="
+            + redactor.placeholder(role: "access_token", value: "FRAG-2") + "&state=s"))
+        // A return URL encoded twice, in a query, a form and a JSON value.
+        let twice = "/login?next=%252Fcb%253Fcode%253DTWICE-CODE-3%2526state%253Ds"
+        #expect(!redactor.redactURL(twice).contains("TWICE-CODE-3"))
+        #expect(!redactor.redactForm("next=%252Fcb%253Fcode%253DTWICE-CODE-4").contains("TWICE-CODE-4"))
+        let json = redactBody(#"{"return_to":"%2Fcb%3Fcode%3DPCT-CODE-5%26state%3Ds","plain":"100%"}"#, "application/json")
+        #expect(!json.contains("PCT-CODE-5"), "\(json)")
+        #expect(json.hasSuffix(#""plain":"100%"}"#))
+        // `scheme://user:password@host` outside a request target.
+        let config = redactBody(#"{"database_url":"postgres://app:USERINFO-SECRET-6@db.internal:5432/app","homepage":"https://example.com:8443/a@b"}"#, "application/json")
+        #expect(!config.contains("USERINFO-SECRET-6"))
+        #expect(config.contains(#""postgres://app:"# + redactor.placeholder(role: "password", value: "USERINFO-SECRET-6") + "@db.internal:5432/app"))
+        #expect(config.hasSuffix(#""homepage":"https://example.com:8443/a@b"}"#))
+        let env = redactBody("DATABASE_URL=postgres://app:USERINFO%2FSECRET-7@db/app\nREDIS_URL: redis://:USERINFO-SECRET-8@cache:6379\n", "text/plain")
+        #expect(!env.contains("USERINFO%2FSECRET-7") && !env.contains("USERINFO-SECRET-8"), "\(env)")
+        #expect(env.contains("postgres://app:" + redactor.placeholder(role: "password", value: "USERINFO/SECRET-7") + "@db/app"))
+        let err = redactor.redactText("dial failed: https://x-access-token:USERINFO-SECRET-9@github.com/org/repo.git")
+        #expect(!err.contains("USERINFO-SECRET-9"))
+    }
 }
