@@ -6,7 +6,7 @@ extension Redactor {
     /// (at any depth, including strings in an array under a secret key). Numbers, whitespace, key
     /// order and escapes elsewhere stay byte for byte (big integers such as Miro team ids > 2^53
     /// survive). Truncated JSON works: an unterminated string value under a secret key is replaced
-    /// up to the end. A non-secret string that is itself JSON, a URL or a form is redacted inside.
+    /// up to the end. The `value` of `{"name": "DB_PASSWORD", "value": "…"}` is judged by the `name`. A non-secret string that is itself JSON, a URL or a form is redacted inside.
     public func redactJSON(_ text: String) -> String {
         redactJSON(text, depth: 0)
     }
@@ -113,6 +113,15 @@ extension Redactor {
         // tail of broken JSON) is scanned as text. A value under `error_uri` is a link to the
         // provider's documentation, not a credential: only shapes are redacted in it.
         let envelopeKeys: Set<String> = ["message", "error", "errordescription", "errormessage", "errors"]
+        // A field described by name (`{"name": "CLIENT_SECRET", "value": "…"}`: Kubernetes and ECS
+        // environments, Postman variables, HAR parameters): the `value` of an object whose `name`
+        // or `key` is a secret name is judged by that name.
+        var fieldRoles: [Int: String] = [:]
+        for v in values where !v.isKey {
+            guard let id = v.objectID, let key = v.key, ["name", "key"].contains(SecretClassifier.words(key).joined()),
+                  let role = SecretClassifier.role(forName: decode(v.content)) else { continue }
+            fieldRoles[id] = role
+        }
         var replacements: [(Range<Int>, [UInt8])] = []
         var gapStart = 0
         func scanGap(upTo end: Int) {
@@ -126,7 +135,9 @@ extension Redactor {
             scanGap(upTo: max(gapStart, v.content.lowerBound))
             gapStart = max(gapStart, v.content.upperBound)
             if v.isKey { continue }
-            if let key = v.key, let role = SecretClassifier.role(forName: key) {
+            if let id = v.objectID, let role = fieldRoles[id], let key = v.key, SecretClassifier.words(key) == ["value"] {
+                if let r = replacement(role: role, value: decode(v.content)) { replacements.append((v.content, Array(r.utf8))) }
+            } else if let key = v.key, let role = SecretClassifier.role(forName: key) {
                 let value = decode(v.content)
                 if role == "code", let id = v.objectID, !(keysByObject[id] ?? []).isDisjoint(with: envelopeKeys),
                    Self.isErrorCode(value) {
