@@ -9,6 +9,8 @@ enum ByteScan {
     static let eyJ = Array("eyJ".utf8)
     static let xmlnsColon = Array("xmlns:".utf8)
     static let schemeSeparator = Array("://".utf8)
+    static let pemBegin = Array("-----BEGIN ".utf8), pemEnd = Array("-----END ".utf8), pemDashes = Array("-----".utf8)
+    static let privateKeyLabel = Array("PRIVATE KEY".utf8)
     /// base64url of `{"miro.origin":` (miro-oauth.md).
     static let miroPrefix = Array("eyJtaXJvLm9yaWdpbiI6".utf8)
 
@@ -287,8 +289,10 @@ extension Redactor {
         return ByteScan.apply(edits, to: b)
     }
 
-    /// JWTs (role `jwt`) and Miro-shaped codes and tokens (role `miro_token`).
-    func replaceShapes(_ b: [UInt8]) -> [UInt8] {
+    /// JWTs (role `jwt`), Miro-shaped codes and tokens (role `miro_token`) and the bodies of PEM
+    /// private keys (role `private_key`).
+    func replaceShapes(_ input: [UInt8]) -> [UInt8] {
+        let b = ByteScan.find(ByteScan.pemBegin, in: input, from: 0) == nil ? input : replacePrivateKeys(input)
         var edits: [(Range<Int>, String)] = []
         var i = 0
         while let p = ByteScan.find(ByteScan.eyJ, in: b, from: i) {
@@ -301,6 +305,30 @@ extension Redactor {
             } else {
                 i = p + 3
             }
+        }
+        return ByteScan.apply(edits, to: b)
+    }
+
+    /// `-----BEGIN [RSA |EC |OPENSSH |ENCRYPTED ]PRIVATE KEY-----` … `-----END …`: the text between
+    /// the two markers (base64 lines, or `\n`-escaped ones inside a JSON string) becomes one
+    /// placeholder; the markers stay, so a reader still sees which kind of key travelled. A key cut
+    /// by truncation is replaced to the end. Certificates and public keys are not secrets.
+    private func replacePrivateKeys(_ b: [UInt8]) -> [UInt8] {
+        var edits: [(Range<Int>, String)] = []
+        var i = 0
+        while let begin = ByteScan.find(ByteScan.pemBegin, in: b, from: i) {
+            let labelStart = begin + ByteScan.pemBegin.count
+            i = labelStart
+            guard let labelEnd = ByteScan.find(ByteScan.pemDashes, in: b, from: labelStart), labelEnd - labelStart <= 40,
+                  labelEnd - labelStart >= ByteScan.privateKeyLabel.count,
+                  ByteScan.has(ByteScan.privateKeyLabel, in: b, at: labelEnd - ByteScan.privateKeyLabel.count)
+            else { continue }
+            let bodyStart = labelEnd + ByteScan.pemDashes.count
+            let bodyEnd = ByteScan.find(ByteScan.pemEnd, in: b, from: bodyStart) ?? b.count
+            if let r = replacement(role: "private_key", value: String(decoding: b[bodyStart..<bodyEnd], as: UTF8.self)) {
+                edits.append((bodyStart..<bodyEnd, r))
+            }
+            i = bodyEnd
         }
         return ByteScan.apply(edits, to: b)
     }

@@ -147,4 +147,52 @@ import TokentapCore
         let err = redactor.redactText("dial failed: https://x-access-token:USERINFO-SECRET-9@github.com/org/repo.git")
         #expect(!err.contains("USERINFO-SECRET-9"))
     }
+
+    @Test("Set-Cookie folded with commas: every cookie's value, not only the first")
+    func foldedSetCookie() {
+        let folded = "sid=FOLDED-SECRET-1; Path=/; Expires=Wed, 21 Oct 2037 07:28:00 GMT; HttpOnly, refresh=FOLDED-SECRET-2; Path=/auth, theme=dark"
+        let e = redactor.redact(exchange(responseHeaders: [("Set-Cookie", folded)]))
+        let out = header(e.response, "Set-Cookie") ?? ""
+        #expect(leaks("FOLDED-SECRET-1", in: e).isEmpty && leaks("FOLDED-SECRET-2", in: e).isEmpty, "\(out)")
+        #expect(out.contains("; Path=/; Expires=Wed, 21 Oct 2037 07:28:00 GMT; HttpOnly, refresh=redacted.set-cookie."))
+        #expect(out.contains("; Path=/auth, theme=redacted.set-cookie."))
+    }
+
+    @Test("the last check does not break placeholders that spell a raw value (password `password`)")
+    func lastCheckKeepsPlaceholders() {
+        let raw = exchange(requestHeaders: [("Content-Type", "application/json")],
+                           requestBody: #"{"username":"alice","password":"password","client_secret":"client_secret"}"#)
+        let (checked, fallbacks) = redactor.redactChecked(raw)
+        let out = body(checked.request)
+        #expect(fallbacks.isEmpty, "\(fallbacks)")
+        #expect(out.contains(#""password":""# + redactor.placeholder(role: "password", value: "password") + "\""), "\(out)")
+        #expect(out.contains(#""client_secret":""# + redactor.placeholder(role: "client_secret", value: "client_secret") + "\""), "\(out)")
+        #expect(!out.contains("redacted.redacted."))
+        #expect(Placeholder.all(in: out).count == 2)
+    }
+
+    @Test("fields described by name: {\"name\": \"CLIENT_SECRET\", \"value\": …}")
+    func namedFields() {
+        let json = #"{"env":[{"name":"MIRO_CLIENT_ID","value":"3458764513820540928"},{"value":"NAMED-SECRET-1","name":"MIRO_CLIENT_SECRET"},{"key":"refresh_token","value":"NAMED-SECRET-2","type":"secret"}]}"#
+        let out = redactBody(json, "application/json")
+        #expect(!out.contains("NAMED-SECRET-1") && !out.contains("NAMED-SECRET-2"), "\(out)")
+        #expect(out.contains(#"{"name":"MIRO_CLIENT_ID","value":"3458764513820540928"}"#))
+        #expect(out.contains(#"{"value":""# + redactor.placeholder(role: "miro_client_secret", value: "NAMED-SECRET-1") + #"","name":"MIRO_CLIENT_SECRET"}"#))
+    }
+
+    @Test("PEM private keys by their markers, anywhere: a file part, a text body, a JSON string under any name")
+    func pemPrivateKeys() {
+        let key = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7PEMSECRET1\nl0nGsecretPEMline2==\n"
+        let multipart = "--b\r\nContent-Disposition: form-data; name=\"key\"; filename=\"app.pem\"\r\nContent-Type: application/x-pem-file\r\n\r\n"
+            + "-----BEGIN RSA PRIVATE KEY-----\n" + key + "-----END RSA PRIVATE KEY-----\r\n--b--\r\n"
+        let out = redactBody(multipart, "multipart/form-data; boundary=b")
+        #expect(!out.contains("PEMSECRET1") && !out.contains("secretPEMline2"), "\(out)")
+        #expect(out.contains("-----BEGIN RSA PRIVATE KEY-----redacted.private_key."))
+        #expect(out.contains("-----END RSA PRIVATE KEY-----"))
+        let json = redactBody(#"{"attachment":"-----BEGIN PRIVATE KEY-----\nMIIEvQJSONPEMSECRET3\n-----END PRIVATE KEY-----\n"}"#, "application/json")
+        #expect(!json.contains("JSONPEMSECRET3"))
+        // A certificate is public.
+        let cert = "-----BEGIN CERTIFICATE-----\nMIIBkTCB+wIJAPUBLIC\n-----END CERTIFICATE-----\n"
+        #expect(redactBody(cert, "text/plain") == cert)
+    }
 }
