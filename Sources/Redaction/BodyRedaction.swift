@@ -14,7 +14,8 @@ extension Redactor {
     /// - `multipart/form-data`: fields whose `name` is a secret parameter (and that are not files)
     ///   are replaced, then the whole body is scanned as text, byte-wise.
     /// - Other bytes (not UTF-8): scanned as text through a one-byte-per-character view; matches
-    ///   are decoded as UTF-8 (lossy) to be fingerprinted and replaced byte-wise.
+    ///   are decoded as UTF-8 (lossy) to be fingerprinted and replaced byte-wise. A value ends at a
+    ///   byte ≥ 0x80 unless `Content-Type` says text, form, JSON or XML (a Latin-1 form).
     public func redactBody(_ body: Data, contentType: String?) -> Data {
         guard !body.isEmpty else { return body }
         let ct = (contentType ?? "").lowercased()
@@ -29,7 +30,14 @@ extension Redactor {
             out.append(contentsOf: bytes[valid...])
             return out
         }
-        return Data(scanBytes(bytes, binary: true, jsonPairs: true))
+        // Not UTF-8: text in another charset (a Latin-1 form) keeps its bytes ≥ 0x80 inside values.
+        return Data(scanBytes(bytes, binary: !Self.isTextual(contentType: ct), jsonPairs: true))
+    }
+
+    /// `text/*`, forms, JSON and XML: a body in one of these that is not UTF-8 is text in another
+    /// charset, not binary data.
+    static func isTextual(contentType ct: String) -> Bool {
+        ct.hasPrefix("text/") || ct.hasPrefix("application/x-www-form-urlencoded") || ct.contains("json") || isXML(contentType: ct)
     }
 
     private func redactText(_ text: String, contentType ct: String) -> String {
@@ -96,7 +104,7 @@ extension Redactor {
             case .errorReference:
                 break
             case .other:
-                if b[ls..<le].contains(where: ByteScan.mayStartPair) {
+                if b[ls..<le].contains(where: ByteScan.mayStartPair) || ByteScan.authorizationLabel(in: Array(b[ls..<le]), from: 0) != nil {
                     let line = Array(b[ls..<le])
                     let out = scanPairs(line, binary: false, jsonPairs: true)
                     if out != line { edits.append((ls..<le, out)) }
@@ -113,7 +121,8 @@ extension Redactor {
         case other
     }
 
-    /// `[ws][- ][export ]name[ws](:|=)[ws]value` in `b[ls..<le]`.
+    /// `[ws][- ][export ]name[ws](:|=|=>)[ws]value` in `b[ls..<le]`; the name may be bracketed
+    /// (`[name] => value`).
     private static func namedLine(_ b: [UInt8], _ ls: Int, _ le: Int) -> NamedLine {
         var p = ls
         while p < le, b[p] == 0x20 || b[p] == 0x09 { p += 1 }
@@ -123,13 +132,21 @@ extension Redactor {
             while p < le, b[p] == 0x20 || b[p] == 0x09 { p += 1 }
         }
         if ByteScan.has(Array("export ".utf8), in: b, at: p) { p += 7 }
+        // PHP's `print_r`: `[access_token] => …`.
+        let bracketed = p < le && b[p] == UInt8(ascii: "[")
+        if bracketed { p += 1 }
         let nameStart = p
         guard p < le, ByteScan.isLetter(b[p]) else { return .other }
         while p < le, ByteScan.isNameByte(b[p]) || b[p] == UInt8(ascii: ".") { p += 1 }
         let name = String(decoding: b[nameStart..<p], as: UTF8.self)
+        if bracketed {
+            guard p < le, b[p] == UInt8(ascii: "]") else { return .other }
+            p += 1
+        }
         while p < le, b[p] == 0x20 || b[p] == 0x09 { p += 1 }
         guard p < le, b[p] == UInt8(ascii: ":") || b[p] == ByteScan.equals else { return .other }
         p += 1
+        if p < le, b[p - 1] == ByteScan.equals, b[p] == UInt8(ascii: ">") { p += 1 }  // `name => value`
         while p < le, b[p] == 0x20 || b[p] == 0x09 { p += 1 }
         guard p < le else { return .other }
         if SecretClassifier.isErrorReference(name) { return .errorReference }

@@ -9,6 +9,7 @@ enum ByteScan {
     static let eyJ = Array("eyJ".utf8)
     static let xmlnsColon = Array("xmlns:".utf8)
     static let schemeSeparator = Array("://".utf8)
+    static let envelopeFields = ["message=", "error=", "error_description=", "error_message="].map { Array($0.utf8) }
     static let pemBegin = Array("-----BEGIN ".utf8), pemEnd = Array("-----END ".utf8), pemDashes = Array("-----".utf8)
     static let privateKeyLabel = Array("PRIVATE KEY".utf8)
     /// base64url of `{"miro.origin":` (miro-oauth.md).
@@ -25,6 +26,26 @@ enum ByteScan {
     static func isBracketOrPercent(_ c: UInt8) -> Bool {
         c == UInt8(ascii: "[") || c == UInt8(ascii: "]") || c == UInt8(ascii: "%")
     }
+    /// The authentication schemes of RFC 9110 §11 and the IANA registry that precede credentials.
+    static let authorizationSchemes: Set<String> = ["bearer", "basic", "digest", "negotiate", "ntlm", "token", "dpop",
+                                                    "mac", "hoba", "mutual", "oauth", "aws4-hmac-sha256"]
+
+    /// The index of the `:` of the next `authorization:` (any case, optional blanks before the
+    /// colon; `Proxy-Authorization:` too) in `b` from `from`, or nil.
+    static func authorizationLabel(in b: [UInt8], from: Int) -> Int? {
+        let label = Array("authorization".utf8)
+        var i = from
+        while i + label.count < b.count {
+            guard let at = b[i...].firstIndex(where: { $0 | 0x20 == UInt8(ascii: "a") }), at + label.count < b.count else { return nil }
+            i = at + 1
+            guard (0..<label.count).allSatisfy({ b[at + $0] | 0x20 == label[$0] }), at == 0 || !isLetter(b[at - 1]) else { continue }
+            var p = at + label.count
+            while p < b.count, b[p] == 0x20 || b[p] == 0x09 { p += 1 }
+            if p < b.count, b[p] == UInt8(ascii: ":") { return p }
+        }
+        return nil
+    }
+
     /// A byte without which `scanPairs` finds nothing: `=`, a quote, a backslash, `&`, or the `@`
     /// of a URL's userinfo.
     static func mayStartPair(_ c: UInt8) -> Bool {
@@ -107,16 +128,20 @@ enum ByteScan {
         return out
     }
 
-    /// End of a JWT starting at `p` (`eyJ[b64url]+\.[b64url]+\.[b64url]*`), or nil.
+    /// End of a JWT starting at `p` (JWS: `eyJ[b64url]+\.[b64url]+\.[b64url]*`; JWE, RFC 7516
+    /// §7.1: five parts, `eyJ[b64url]+\.[b64url]*\.[b64url]+\.[b64url]+\.[b64url]+`, the encrypted
+    /// key empty for `alg: dir`), or nil.
     static func jwtEnd(_ b: [UInt8], at p: Int) -> Int? {
         var q = p + 3
         func run() -> Int { let s = q; while q < b.count, isNameByte(b[q]) { q += 1 }; return q - s }
-        guard run() >= 1, q < b.count, b[q] == UInt8(ascii: ".") else { return nil }
-        q += 1
-        guard run() >= 1, q < b.count, b[q] == UInt8(ascii: ".") else { return nil }
-        q += 1
-        _ = run()
-        return q
+        func dot() -> Bool { guard q < b.count, b[q] == UInt8(ascii: ".") else { return false }; q += 1; return true }
+        guard run() >= 1, dot() else { return nil }
+        let second = run()
+        guard dot() else { return nil }
+        let third = run()
+        let jws = q
+        if third >= 1, dot(), run() >= 1, dot(), run() >= 1 { return q }
+        return second >= 1 ? jws : nil
     }
 
     /// End of a Miro code or token starting at `p` (`eyJtaXJvLm9yaWdpbiI6[b64url]*_[b64url]+`), or nil.
@@ -139,7 +164,7 @@ enum ByteScan {
 extension Redactor {
     /// The free-text scan: JSON pairs (when `jsonPairs`), single-quoted pairs, escaped JSON pairs,
     /// HTML-escaped JSON pairs, `name=value` pairs (the value quoted or not), URL userinfo
-    /// passwords, then shapes. `binary`: values end at non-ASCII bytes.
+    /// passwords, `Authorization: …` inside a line, then shapes. `binary`: values end at non-ASCII bytes.
     func scanBytes(_ input: [UInt8], binary: Bool, jsonPairs: Bool) -> [UInt8] {
         replaceShapes(scanPairs(input, binary: binary, jsonPairs: jsonPairs))
     }
@@ -154,13 +179,26 @@ extension Redactor {
         if b.contains(ByteScan.backslash) { b = replacePairs(b, quote: ByteScan.escapedQuote) }
         if b.contains(ByteScan.equals) { b = replaceParams(b, binary: binary) }
         if b.contains(UInt8(ascii: "@")) { b = replaceUserinfo(b) }
+        if ByteScan.authorizationLabel(in: b, from: 0) != nil { b = replaceAuthorizationLabels(b) }
         return b
     }
 
     /// `name=value` where `name` is a secret parameter (not preceded by a name character; the
     /// name may carry brackets and percent escapes, `data[password]=…`, and is judged decoded).
+    ///
+    /// An error envelope written as text (a finding's `this response says: code="oauthError"
+    /// message="…"`): a `code` that looks like an error identifier is kept when the text also has a
+    /// `message=`, `error=`, `error_description=` or `error_message=` field, as in JSON.
     private func replaceParams(_ b: [UInt8], binary: Bool) -> [UInt8] {
         var edits: [(Range<Int>, String)] = []
+        lazy var hasEnvelope: Bool = ByteScan.envelopeFields.contains { field in
+            var from = 0
+            while let at = ByteScan.find(field, in: b, from: from) {
+                if at == 0 || !ByteScan.isNameByte(b[at - 1]) { return true }
+                from = at + 1
+            }
+            return false
+        }
         var i = 0
         while i < b.count {
             guard let eq = b[i...].firstIndex(of: ByteScan.equals) else { break }
@@ -176,14 +214,17 @@ extension Redactor {
             if let (inner, end) = Self.quotedValue(b, at: e) {
                 // `name="value"`, `name='value'`, `name=\"value\"` (logfmt, shell, `.env`, HTML
                 // attributes, the same inside a JSON string): the value between the quotes, as written.
-                if let r = replacement(role: role, value: String(decoding: b[inner], as: UTF8.self)) {
+                let value = String(decoding: b[inner], as: UTF8.self)
+                if !(role == "code" && Self.isErrorCode(value) && hasEnvelope),
+                   let r = replacement(role: role, value: value) {
                     edits.append((inner, r))
                 }
                 i = max(end, eq + 1)
                 continue
             }
             while e < b.count, !ByteScan.endsParamValue(b[e], binary: binary) { e += 1 }
-            if let r = replacement(role: role, value: Coding.formDecode(Array(b[(eq + 1)..<e]))) {
+            let value = Coding.formDecode(Array(b[(eq + 1)..<e]))
+            if !(role == "code" && Self.isErrorCode(value) && hasEnvelope), let r = replacement(role: role, value: value) {
                 edits.append(((eq + 1)..<e, r))
             }
             i = max(e, eq + 1)
@@ -219,6 +260,41 @@ extension Redactor {
         return ByteScan.apply(edits, to: b)
     }
 
+    /// `Authorization: <scheme> <credentials>` inside a line of free text (a logged curl command,
+    /// a header dump in an error message or a JSON string): the credentials, as the header's own
+    /// rule replaces them (`access_token` for Bearer, the password of Basic).
+    private func replaceAuthorizationLabels(_ b: [UInt8]) -> [UInt8] {
+        func ends(_ c: UInt8) -> Bool {
+            ByteScan.isSpace(c) || c == ByteScan.quote || c == UInt8(ascii: "'") || c == ByteScan.backslash
+                || c == UInt8(ascii: "<") || c == UInt8(ascii: ">") || c == UInt8(ascii: ",") || c < 0x20
+        }
+        var edits: [(Range<Int>, String)] = []
+        var i = 0
+        while let colon = ByteScan.authorizationLabel(in: b, from: i) {
+            var p = colon + 1
+            while p < b.count, b[p] == 0x20 || b[p] == 0x09 { p += 1 }
+            let start = p
+            while p < b.count, !ends(b[p]) { p += 1 }
+            var q = p
+            while q < b.count, b[q] == 0x20 || b[q] == 0x09 { q += 1 }
+            let scheme = String(decoding: b[start..<p], as: UTF8.self).lowercased()
+            // Only `<scheme> <credentials>`: in prose, a bare word after the colon is rather a word
+            // (`missing Authorization: header`).
+            var value = start..<start
+            if ByteScan.authorizationSchemes.contains(scheme), q < b.count, q > p, !ends(b[q]) {
+                while q < b.count, !ends(b[q]) { q += 1 }
+                value = start..<q
+            }
+            if !value.isEmpty {
+                let raw = String(decoding: b[value], as: UTF8.self)
+                let out = redactAuthorization(raw, role: "authorization")
+                if out != raw { edits.append((value, out)) }
+            }
+            i = max(value.upperBound, p, colon + 1)
+        }
+        return ByteScan.apply(edits, to: b)
+    }
+
     /// A value that starts with `"`, `'` or `\"` at `p`: the range between the quotes and the index
     /// after the closing one. An unclosed quote runs to the end of the line (a truncated text).
     static func quotedValue(_ b: [UInt8], at p: Int) -> (inner: Range<Int>, end: Int)? {
@@ -238,7 +314,7 @@ extension Redactor {
         return (start..<c, c)
     }
 
-    /// `Q name Q ws : ws Q value` with the quote token `Q` (`"`, `'`, `\"` or `&quot;`); the value runs
+    /// `Q name Q ws (:|=>) ws Q value` with the quote token `Q` (`"`, `'`, `\"` or `&quot;`); the value runs
     /// to its closing quote, or to the end of a truncated text.
     private func replacePairs(_ b: [UInt8], quote q: [UInt8]) -> [UInt8] {
         var edits: [(Range<Int>, String)] = []
@@ -253,8 +329,14 @@ extension Redactor {
             guard ByteScan.has(q, in: b, at: p) else { continue }
             p += q.count
             while p < b.count, ByteScan.isSpace(b[p]) { p += 1 }
-            guard p < b.count, b[p] == UInt8(ascii: ":") else { continue }
-            p += 1
+            // `:`, or Ruby's `=>` (`{"access_token"=>"…"}`, a Hash's `inspect`).
+            if p < b.count, b[p] == UInt8(ascii: ":") {
+                p += 1
+            } else if p + 1 < b.count, b[p] == ByteScan.equals, b[p + 1] == UInt8(ascii: ">") {
+                p += 2
+            } else {
+                continue
+            }
             while p < b.count, ByteScan.isSpace(b[p]) { p += 1 }
             guard ByteScan.has(q, in: b, at: p) else { continue }
             p += q.count

@@ -67,12 +67,14 @@ extension Redactor {
                 i = end + 1
                 var k = i
                 while k < b.count, isSpace(b[k]) { k += 1 }
-                if k < b.count, b[k] == UInt8(ascii: ":"), case let .object(id)? = stack.last {
+                // A key is followed by `:` (or Ruby's `=>`: `{"access_token"=>"…"}`, a Hash's `inspect`).
+                let arrow = k + 1 < b.count && b[k] == UInt8(ascii: "=") && b[k + 1] == UInt8(ascii: ">")
+                if k < b.count, b[k] == UInt8(ascii: ":") || arrow, case let .object(id)? = stack.last {
                     let key = decode(start..<end)
                     pendingKey = key
                     keysByObject[id, default: []].insert(SecretClassifier.words(key).joined())
                     values.append(StringValue(content: start..<end, key: nil, objectID: id, isKey: true))
-                    i = k + 1
+                    i = k + (arrow ? 2 : 1)
                     continue
                 }
                 switch stack.last {
@@ -154,7 +156,8 @@ extension Redactor {
             } else if depth < 3, b[v.content].contains(UInt8(ascii: "%")), let inner = redactEncoded(decode(v.content), depth: depth) {
                 // A percent-encoded URL or form (`"next":"%2Fcb%3Fcode%3D…"`).
                 replacements.append((v.content, Array(Coding.jsonEscape(inner).utf8)))
-            } else if b[v.content].contains(where: { $0 == UInt8(ascii: "=") || $0 == ByteScan.backslash || $0 == UInt8(ascii: "&") || $0 == UInt8(ascii: "@") }) {
+            } else if b[v.content].contains(where: { $0 == UInt8(ascii: "=") || $0 == ByteScan.backslash || $0 == UInt8(ascii: "&") || $0 == UInt8(ascii: "@") })
+                        || (b[v.content].contains(UInt8(ascii: ":")) && ByteScan.authorizationLabel(in: Array(b[v.content]), from: 0) != nil) {
                 let raw = Array(b[v.content])
                 let out = scanBytes(raw, binary: false, jsonPairs: false)
                 if out != raw { replacements.append((v.content, out)) }

@@ -134,7 +134,8 @@ public struct Redactor: Sendable {
         return HeaderField(name: header.name, value: redactText(value))
     }
 
-    private func redactAuthorization(_ value: String, role: String) -> String {
+    /// An `Authorization` value: `<scheme> <credentials>`, or a bare credential.
+    func redactAuthorization(_ value: String, role: String) -> String {
         let s = value.unicodeScalars
         var i = s.startIndex
         while i < s.endIndex, s[i] == " " || s[i] == "\t" { i = s.index(after: i) }

@@ -25,7 +25,8 @@ import Foundation
 /// 5. Any word that is a secret word (`secretWords`: `secret`, `token`, `password`, `passwd`,
 ///    `pwd`, `passphrase`, `signature`, `sig`, `session`, `credential(s)`, `assertion`, `otp`,
 ///    `cookie`, `verifier`, `authorization`, …), or a single word that ends in `token`, `secret`,
-///    `password` or `passwd` (`accesstoken`, `clientsecret`), makes the name a secret.
+///    `password`, `passwd`, `sessionid` or `sessid` (`accesstoken`, `clientsecret`, `jsessionid`),
+///    makes the name a secret.
 ///
 /// Only string values are ever secrets (numbers, booleans and null never are): the callers apply
 /// that. Header names follow `isSecretHeader`.
@@ -192,8 +193,9 @@ public enum SecretClassifier {
     static let keyQualifiers: Set<String> = ["api", "private", "secret", "access", "signing", "master", "encryption"]
     /// The same, glued into one word (`apikey`, `privatekey`).
     static let gluedKeys: Set<String> = Set(keyQualifiers.map { $0 + "key" })
-    /// Endings that make one glued word a secret (`accesstoken`, `clientsecret`).
-    static let gluedSecretSuffixes = ["token", "secret", "password", "passwd"]
+    /// Endings that make one glued word a secret (`accesstoken`, `clientsecret`, and the session
+    /// ids of servlet and PHP URLs and cookies: `jsessionid`, `PHPSESSID`).
+    static let gluedSecretSuffixes = ["token", "secret", "password", "passwd", "sessionid", "sessid"]
 
     /// Roles of RFC parameter names whose words may arrive glued (`ACCESSTOKEN`, `clientsecret`).
     static let knownRoles: [String: String] = {

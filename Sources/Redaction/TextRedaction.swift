@@ -92,7 +92,7 @@ extension Redactor {
     /// The text scan without shapes (`name=value`, quoted pairs).
     private func scanText(_ text: String, jsonPairs: Bool) -> String {
         let bytes = Array(text.utf8)
-        guard bytes.contains(where: ByteScan.mayStartPair)
+        guard bytes.contains(where: ByteScan.mayStartPair) || ByteScan.authorizationLabel(in: bytes, from: 0) != nil
         else { return text }
         let out = scanPairs(bytes, binary: false, jsonPairs: jsonPairs)
         return out == bytes ? text : String(decoding: out, as: UTF8.self)

@@ -195,4 +195,69 @@ import TokentapCore
         let cert = "-----BEGIN CERTIFICATE-----\nMIIBkTCB+wIJAPUBLIC\n-----END CERTIFICATE-----\n"
         #expect(redactBody(cert, "text/plain") == cert)
     }
+
+    @Test("debug dumps: Ruby's Hash#inspect, PHP's print_r, `Authorization:` inside a line")
+    func debugDumps() {
+        let ruby = #"{"access_token"=>"RUBY-SECRET-1", "token_type"=>"bearer", "expires_in"=>3600}"#
+        let rubyOut = redactBody(ruby, "text/plain")
+        #expect(rubyOut == #"{"access_token"=>""# + redactor.placeholder(role: "access_token", value: "RUBY-SECRET-1") + #"", "token_type"=>"bearer", "expires_in"=>3600}"#)
+        #expect(!redactor.redactText("OmniAuth credentials: " + ruby).contains("RUBY-SECRET-1"))
+        let php = "Array\n(\n    [access_token] => PHP-SECRET-2\n    [token_type] => bearer\n)\n"
+        let phpOut = redactBody(php, "text/html")
+        #expect(phpOut == "Array\n(\n    [access_token] => " + redactor.placeholder(role: "access_token", value: "PHP-SECRET-2") + "\n    [token_type] => bearer\n)\n")
+        // A header inside a line: a logged curl command, an error string, a JSON string, a quoted value.
+        let curl = redactBody("$ curl -H 'Authorization: Bearer CURL-SECRET-3' https://api.miro.com/v2/boards\n", "text/plain")
+        #expect(curl == "$ curl -H 'Authorization: Bearer " + redactor.placeholder(role: "access_token", value: "CURL-SECRET-3") + "' https://api.miro.com/v2/boards\n")
+        #expect(!redactor.redactText("sent authorization: Bearer LINE-SECRET-4 to the API").contains("LINE-SECRET-4"))
+        #expect(redactor.redactText("sent authorization: Bearer LINE-SECRET-4 to the API").hasSuffix(" to the API"))
+        #expect(!redactBody(#"{"headers":["Authorization: Bearer JSONLINE-SECRET-5"]}"#, "application/json").contains("JSONLINE-SECRET-5"))
+        #expect(!redactor.redactValue("rejected Authorization: Bearer VALUE-SECRET-6", named: "error_description").contains("VALUE-SECRET-6"))
+        let basic = "Basic " + Data("3458764513820540928:BASIC-SECRET-7".utf8).base64EncodedString()
+        let basicOut = redactor.redactText("retrying with Proxy-Authorization: \(basic), got 407")
+        #expect(leaks("BASIC-SECRET-7", in: basicOut).isEmpty)
+        #expect(basicOut.hasSuffix(", got 407"))
+        // Prose that only names the header is kept.
+        #expect(redactor.redactText("missing Authorization: header") == "missing Authorization: header")
+    }
+
+    @Test("session ids glued in one word: ;jsessionid= in a path, PHPSESSID")
+    func gluedSessionIDs() {
+        let url = redactor.redactURL("https://app.example/cart;jsessionid=JSESSION-SECRET-1?item=2")
+        #expect(url == "https://app.example/cart;jsessionid=" + redactor.placeholder(role: "jsessionid", value: "JSESSION-SECRET-1") + "?item=2")
+        #expect(SecretClassifier.isSecret("PHPSESSID") && SecretClassifier.isSecret("sessionid"))
+    }
+
+    @Test("a form in Latin-1 (not UTF-8): the value's bytes above 0x7F are part of it")
+    func latin1Form() {
+        var form = Data("client_id=1&client_secret=s".utf8)
+        form.append(0xE9)
+        form.append(contentsOf: Array("cretLATIN1&state=st".utf8))
+        let out = redactor.redactBody(form, contentType: "application/x-www-form-urlencoded; charset=ISO-8859-1")
+        let text = String(decoding: out, as: UTF8.self)
+        #expect(!text.contains("cretLATIN1"), "\(text)")
+        #expect(text.hasPrefix("client_id=1&client_secret=redacted.client_secret.") && text.hasSuffix("&state=st"))
+    }
+
+    @Test("JWE compact serialization: all five parts, also with an empty encrypted key (alg dir)")
+    func jwe() {
+        let rsa = "eyJhbGciOiJSU0EtT0FFUCIsImVuYyI6IkEyNTZHQ00ifQ.a2V5.aXY.Y2lwaGVydGV4dEpXRVNFQ1JFVA.dGFn"
+        let dir = "eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0..aXY.ZGlyQ2lwaGVydGV4dFNFQ1JFVA.dGFn"
+        let out = redactBody(#"{"payload":"\#(rsa)","other":"\#(dir)"}"#, "application/json")
+        #expect(out == #"{"payload":""# + redactor.placeholder(role: "jwt", value: rsa) + #"","other":""# + redactor.placeholder(role: "jwt", value: dir) + #""}"#)
+        // A JWS followed by a sentence's period stays one JWT.
+        let jws = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln"
+        #expect(redactor.redactText("token \(jws). Next") == "token " + redactor.placeholder(role: "jwt", value: jws) + ". Next")
+    }
+
+    @Test("Miro's error code in a finding's evidence stays readable: code=\"oauthError\" next to message=")
+    func envelopeCodeInEvidence() {
+        let evidence = #"this response says: status="401" code="oauthError" message="Invalid authorization code" type="error""#
+        let finding = Finding(rule: "code-reused", severity: .error, confidence: .certain, exchange: 1,
+                              title: "The authorization code was already used", evidence: [evidence], fix: "x", reference: "r")
+        let e = redactor.redact(exchange(findings: [finding]))
+        #expect(e.findings[0].evidence == [evidence])
+        // Without an envelope field, or with a value no error identifier looks like, `code` is a code.
+        #expect(!redactor.redactText(#"callback code="SplxlOBe/ZQQ" state="x""#).contains("SplxlOBe/ZQQ"))
+        #expect(!redactor.redactText(#"code="plainword""#).contains("plainword"))
+    }
 }
