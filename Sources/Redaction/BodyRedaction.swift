@@ -11,8 +11,9 @@ extension Redactor {
     ///   JSON or text/plain, or no `Content-Type`); then always scanned as text
     ///   (`"name":"value"` and `name=value` pairs, JWTs, Miro tokens), so HTML and plain text are
     ///   covered too; in HTML, `<input name="code" value="…">` fields (`redactFormFields`).
-    /// - `multipart/form-data`: fields whose `name` is a secret parameter (and that are not files)
-    ///   are replaced, then the whole body is scanned as text, byte-wise.
+    /// - `multipart/*`: fields whose `name` is a secret parameter (and that are not files) are
+    ///   replaced, every other part is redacted as a body of its own `Content-Type` (XML, JSON,
+    ///   text lines), then the whole body is scanned as text, byte-wise.
     /// - Other bytes (not UTF-8): scanned as text through a one-byte-per-character view; matches
     ///   are decoded as UTF-8 (lossy) to be fingerprinted and replaced byte-wise. A value ends at a
     ///   byte ≥ 0x80 unless `Content-Type` says text, form, JSON or XML (a Latin-1 form).
@@ -172,8 +173,9 @@ extension Redactor {
         return nil
     }
 
-    /// Replaces the content of non-file parts whose `name` is a secret parameter.
-    /// Parts are found on the bytes (a part may be binary).
+    /// Replaces the content of non-file parts whose `name` is a secret parameter, and redacts
+    /// every other part as a body of its own `Content-Type` (`redactBody`). Parts are found on
+    /// the bytes (a part may be binary).
     private func redactMultipart(_ b: [UInt8], boundary: String) -> [UInt8] {
         func find(_ needle: [UInt8], from: Int) -> Int? {
             guard !needle.isEmpty, b.count >= needle.count, from <= b.count - needle.count else { return nil }
@@ -202,12 +204,30 @@ extension Redactor {
                 out += b[cursor..<contentStart]
                 out += Array(r.utf8)
                 cursor = contentEnd
+            } else if contentStart < contentEnd {
+                // Any other part is a body of its own type: XML in `multipart/related` (SOAP with
+                // attachments), a `.env` or JSON file, a batch request's HTTP message.
+                let part = Data(b[contentStart..<contentEnd])
+                let redacted = redactBody(part, contentType: Self.partContentType(headers))
+                if redacted != part {
+                    out += b[cursor..<contentStart]
+                    out += redacted
+                    cursor = contentEnd
+                }
             }
             guard let next else { break }
             search = next + 1
         }
         out += b[cursor...]
         return out
+    }
+
+    /// The `Content-Type` of a part, nil when the part has none.
+    private static func partContentType(_ headers: String) -> String? {
+        for line in headers.components(separatedBy: .newlines) where line.lowercased().hasPrefix("content-type:") {
+            return line.dropFirst("content-type:".count).trimmingCharacters(in: .whitespaces)
+        }
+        return nil
     }
 
     /// The `name` of a `Content-Disposition: form-data` part, nil for files.
