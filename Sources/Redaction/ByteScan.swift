@@ -163,8 +163,8 @@ enum ByteScan {
 
 extension Redactor {
     /// The free-text scan: JSON pairs (when `jsonPairs`), single-quoted pairs, escaped JSON pairs,
-    /// HTML-escaped JSON pairs, `name=value` pairs (the value quoted or not), URL userinfo
-    /// passwords, `Authorization: …` inside a line, then shapes. `binary`: values end at non-ASCII bytes.
+    /// HTML-escaped JSON pairs, `name=value` pairs (the value quoted or not), `name: "value"` pairs
+    /// with a bare name, URL userinfo passwords, `Authorization: …` inside a line, then shapes. `binary`: values end at non-ASCII bytes.
     func scanBytes(_ input: [UInt8], binary: Bool, jsonPairs: Bool) -> [UInt8] {
         replaceShapes(scanPairs(input, binary: binary, jsonPairs: jsonPairs))
     }
@@ -178,6 +178,7 @@ extension Redactor {
         if ByteScan.find(ByteScan.htmlQuote, in: b, from: 0) != nil { b = replacePairs(b, quote: ByteScan.htmlQuote) }
         if b.contains(ByteScan.backslash) { b = replacePairs(b, quote: ByteScan.escapedQuote) }
         if b.contains(ByteScan.equals) { b = replaceParams(b, binary: binary) }
+        if b.contains(UInt8(ascii: ":")) { b = replaceBarePairs(b) }
         if b.contains(UInt8(ascii: "@")) { b = replaceUserinfo(b) }
         if ByteScan.authorizationLabel(in: b, from: 0) != nil { b = replaceAuthorizationLabels(b) }
         return b
@@ -228,6 +229,30 @@ extension Redactor {
                 edits.append(((eq + 1)..<e, r))
             }
             i = max(e, eq + 1)
+        }
+        return ByteScan.apply(edits, to: b)
+    }
+
+    /// `name: "value"` with a bare name (quoted `"value"`, `'value'` or `\"value\"`): JavaScript
+    /// object literals (`{accessToken: "…"}` in a page's script), GraphQL arguments
+    /// (`login(email: "…", password: "…")`, also inside a JSON `query` string), YAML flow mappings.
+    private func replaceBarePairs(_ b: [UInt8]) -> [UInt8] {
+        var edits: [(Range<Int>, String)] = []
+        var i = 0
+        while i < b.count, let colon = b[i...].firstIndex(of: UInt8(ascii: ":")) {
+            i = colon + 1
+            var s = colon
+            while s > 0, ByteScan.isNameByte(b[s - 1]) { s -= 1 }
+            // A quoted name is a JSON pair (`replacePairs`); a name must start with a letter.
+            guard s < colon, ByteScan.isLetter(b[s]),
+                  s == 0 || !(b[s - 1] == ByteScan.quote || b[s - 1] == UInt8(ascii: "'") || b[s - 1] == ByteScan.backslash)
+            else { continue }
+            var p = colon + 1
+            while p < b.count, b[p] == 0x20 || b[p] == 0x09 { p += 1 }
+            guard let (inner, end) = Self.quotedValue(b, at: p),
+                  let role = SecretClassifier.role(forName: String(decoding: b[s..<colon], as: UTF8.self)) else { continue }
+            if let r = replacement(role: role, value: String(decoding: b[inner], as: UTF8.self)) { edits.append((inner, r)) }
+            i = max(i, end)
         }
         return ByteScan.apply(edits, to: b)
     }

@@ -260,4 +260,35 @@ import TokentapCore
         #expect(!redactor.redactText(#"callback code="SplxlOBe/ZQQ" state="x""#).contains("SplxlOBe/ZQQ"))
         #expect(!redactor.redactText(#"code="plainword""#).contains("plainword"))
     }
+
+    @Test("multipart parts are bodies of their own type: XML in multipart/related, a .env file, a batch request")
+    func multipartParts() {
+        let body = "--mime\r\nContent-Type: application/xop+xml; type=\"application/soap+xml\"\r\n\r\n"
+            + "<s:Envelope><s:Body><wsse:Password>MTOM-SECRET-1</wsse:Password></s:Body></s:Envelope>\r\n"
+            + "--mime\r\nContent-Disposition: form-data; name=\"config\"; filename=\".env\"\r\nContent-Type: text/plain\r\n\r\n"
+            + "APP_NAME=demo\nCLIENT_SECRET=ENV FILE SECRET 2\n\r\n"
+            + "--mime\r\nContent-Type: application/http\r\n\r\nGET /v2/boards HTTP/1.1\r\nAuthorization: Bearer BATCH-SECRET-3\r\n\r\n\r\n--mime--\r\n"
+        let out = redactBody(body, "multipart/related; boundary=mime; type=\"application/xop+xml\"")
+        for s in ["MTOM-SECRET-1", "ENV FILE SECRET 2", "BATCH-SECRET-3"] {
+            #expect(!out.contains(s), "\(s) in \(out)")
+        }
+        #expect(out.contains("<wsse:Password>" + redactor.placeholder(role: "password", value: "MTOM-SECRET-1") + "</wsse:Password>"))
+        #expect(out.contains("APP_NAME=demo\nCLIENT_SECRET=redacted.client_secret."))
+        #expect(out.hasSuffix("--mime--\r\n"))
+    }
+
+    @Test("bare names: a page's script object, GraphQL arguments inside a JSON query")
+    func bareNames() {
+        let html = #"<script>window.__STATE__ = {user: "alice", accessToken: "SCRIPT-SECRET-1", refresh_token: 'SCRIPT-SECRET-2'};</script>"#
+        let out = redactBody(html, "text/html")
+        #expect(!out.contains("SCRIPT-SECRET-1") && !out.contains("SCRIPT-SECRET-2"), "\(out)")
+        #expect(out.contains(#"{user: "alice", accessToken: ""#))
+        let graphql = #"{"query":"mutation { login(email: \"a@b.c\", password: \"GRAPHQL-SECRET-3\") { token } }"}"#
+        let gOut = redactBody(graphql, "application/json")
+        #expect(!gOut.contains("GRAPHQL-SECRET-3"), "\(gOut)")
+        #expect(gOut.contains(#"login(email: \"a@b.c\", password: \"redacted.password."#))
+        // Not pairs: a URL, a time, prose.
+        let prose = #"at 10:30 see https://x.example:8443/p "token: expired" note: "fine""#
+        #expect(redactor.redactText(prose) == prose)
+    }
 }
