@@ -5,9 +5,10 @@ import Foundation
 /// of secret names exists in the code base.
 ///
 /// A name (query or form parameter, JSON key, XML element or attribute, `name: value` text line)
-/// is split into lower-case words at `_`, `-`, `.`, spaces and camelCase boundaries
-/// (`clientSecret`, `client-secret`, `CLIENT_SECRET`, `client.secret` → `client`, `secret`), then
-/// judged by these rules, in order:
+/// is split into lower-case words at every character that is not a letter or a digit and at
+/// camelCase boundaries (`clientSecret`, `client-secret`, `CLIENT_SECRET`, `client.secret`,
+/// `data[client_secret]`, `client_secret[]` → `client`, `secret`), then judged by these rules, in
+/// order, each word without a trailing counter (`new_password2`, `token2`, `api_key_2`):
 ///
 /// 1. An allowlisted name (`allowlistedNames`: `token_type`, `expires_in`, `grant_type`, `scope`,
 ///    `state`, `client_id`, `redirect_uri`, `code_challenge`, `kid`, `key_id`, …) is not a secret:
@@ -20,8 +21,8 @@ import Foundation
 ///    name (`status_code`, `error_code`); inside an error envelope the redactor keeps Miro's
 ///    `{"code": "oauthError"}` readable (`Redactor.isErrorCode`).
 /// 4. `key` is a secret as the whole name and as the last word after `api`, `private`, `secret`,
-///    `access`, `signing`, `master`, `encryption` (`api_key`, `privateKey`, `x-api-key`), not in
-///    `public_key`, `idempotency_key`, `cache_key`.
+///    `access`, `signing`, `master`, `encryption` (`api_key`, `privateKey`, `x-api-key`; `keys`
+///    after these too: `api_keys`), not in `public_key`, `idempotency_key`, `cache_key`.
 /// 5. Any word that is a secret word (`secretWords`: `secret`, `token`, `password`, `passwd`,
 ///    `pwd`, `passphrase`, `signature`, `sig`, `session`, `credential(s)`, `assertion`, `otp`,
 ///    `cookie`, `verifier`, `authorization`, …), or a single word that ends in `token`, `secret`,
