@@ -82,8 +82,9 @@ extension Redactor {
     /// Text, line by line: a `name: value` or `name=value` line (optionally `export name=…` or a
     /// YAML item `- name: …`, the value optionally quoted) whose name is a secret has its value
     /// replaced (up to the end of the line: values in `.env` files and YAML-like dumps contain
-    /// spaces); an `error_uri` line is left
-    /// to the shape scan; every other line is scanned for `name=value` and quoted pairs.
+    /// spaces; a YAML block scalar `password: |` takes the more indented lines that follow); an
+    /// `error_uri` line is left to the shape scan; every other line is scanned for `name=value` and
+    /// quoted pairs.
     func redactLines(_ b: [UInt8]) -> [UInt8] {
         var edits: [(Range<Int>, [UInt8])] = []
         var ls = 0
@@ -93,6 +94,20 @@ extension Redactor {
             let next = le + 1
             if le > ls, b[le - 1] == 0x0D { le -= 1 }
             switch Self.namedLine(b, ls, le) {
+            case let .secret(role, value) where Self.isBlockScalarIndicator(b[value]):
+                // `password: |` (YAML block scalar): the value is the following, more indented lines.
+                let block = Self.blockScalar(b, keyLineStart: ls, from: next)
+                if !block.lines.isEmpty {
+                    let folded = b[value.lowerBound] == UInt8(ascii: ">")
+                    let chomp = b[value].contains(UInt8(ascii: "-")) ? "" : "\n"
+                    let text = block.lines.map { String(decoding: b[$0], as: UTF8.self) }.joined(separator: folded ? " " : "\n") + chomp
+                    if let r = replacement(role: role, value: text) {
+                        let first = block.lines[0]
+                        edits.append((block.range, Array(b[block.range.lowerBound..<first.lowerBound]) + Array(r.utf8)))
+                    }
+                    ls = block.range.upperBound
+                    continue
+                }
             case let .secret(role, value):
                 var inner = value
                 if inner.count >= 2, b[inner.lowerBound] == b[inner.upperBound - 1],
@@ -114,6 +129,48 @@ extension Redactor {
             ls = next
         }
         return ByteScan.apply(edits, to: b)
+    }
+
+    /// `|` or `>` with optional chomping and indentation indicators (YAML 1.2 §8.1.1).
+    private static func isBlockScalarIndicator(_ v: ArraySlice<UInt8>) -> Bool {
+        var t = v
+        while let last = t.last, ByteScan.isSpace(last) { t = t.dropLast() }
+        guard let first = t.first, first == UInt8(ascii: "|") || first == UInt8(ascii: ">") else { return false }
+        return t.dropFirst().allSatisfy { $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "+") || ByteScan.isDigit($0) }
+    }
+
+    /// The lines of a YAML block scalar after the key line that starts at `keyLineStart`: from
+    /// `from`, every blank line and every line indented more than the key; `lines` are their
+    /// contents without the block's indentation (and without `\r`), `range` runs to the end of the
+    /// last content line.
+    private static func blockScalar(_ b: [UInt8], keyLineStart: Int, from: Int) -> (range: Range<Int>, lines: [Range<Int>]) {
+        func indent(_ at: Int) -> Int { var p = at; while p < b.count, b[p] == 0x20 { p += 1 }; return p - at }
+        let keyIndent = indent(keyLineStart)
+        var lines: [Range<Int>] = []
+        var blockIndent: Int?
+        var end = from
+        var ls = from
+        while ls < b.count {
+            var le = ls
+            while le < b.count, b[le] != 0x0A { le += 1 }
+            var content = le
+            if content > ls, b[content - 1] == 0x0D { content -= 1 }
+            let n = indent(ls)
+            if ls + n == content {
+                lines.append(content..<content)  // a blank line belongs to the block
+            } else if n > keyIndent {
+                let strip = min(n, blockIndent ?? n)
+                blockIndent = blockIndent ?? n
+                lines.append((ls + strip)..<content)
+                end = content
+            } else {
+                break
+            }
+            ls = le + 1
+        }
+        // Trailing blank lines are not the value's.
+        while let last = lines.last, last.isEmpty, last.lowerBound >= end { lines.removeLast() }
+        return (from..<max(from, end), lines)
     }
 
     private enum NamedLine {
