@@ -6,6 +6,7 @@ import Foundation
 enum ByteScan {
     static let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\"), equals = UInt8(ascii: "=")
     static let plainQuote = Array("\"".utf8), singleQuote = Array("'".utf8), escapedQuote = Array("\\\"".utf8), htmlQuote = Array("&quot;".utf8)
+    static let htmlNumericQuote = Array("&#34;".utf8)
     static let eyJ = Array("eyJ".utf8)
     static let xmlnsColon = Array("xmlns:".utf8)
     static let schemeSeparator = Array("://".utf8)
@@ -176,6 +177,8 @@ extension Redactor {
         // Python's repr of a dict (`{'access_token': '…'}`), as requests-oauthlib logs a token.
         if b.contains(UInt8(ascii: "'")) { b = replacePairs(b, quote: ByteScan.singleQuote) }
         if ByteScan.find(ByteScan.htmlQuote, in: b, from: 0) != nil { b = replacePairs(b, quote: ByteScan.htmlQuote) }
+        // Go's html/template writes a quote as `&#34;` (`data-state="{&#34;access_token&#34;:…}"`).
+        if ByteScan.find(ByteScan.htmlNumericQuote, in: b, from: 0) != nil { b = replacePairs(b, quote: ByteScan.htmlNumericQuote) }
         if b.contains(ByteScan.backslash) { b = replacePairs(b, quote: ByteScan.escapedQuote) }
         if b.contains(ByteScan.equals) { b = replaceParams(b, binary: binary) }
         if b.contains(UInt8(ascii: ":")) { b = replaceBarePairs(b) }
@@ -389,7 +392,7 @@ extension Redactor {
             switch q {
             case ByteScan.plainQuote, ByteScan.singleQuote: value = Coding.jsonUnescape(value)
             case ByteScan.escapedQuote: value = Coding.jsonUnescape(Coding.jsonUnescape(value))
-            default: value = Coding.jsonUnescape(Coding.htmlUnescape(value))
+            default: value = Coding.jsonUnescape(Coding.xmlUnescape(value))
             }
             if let r = replacement(role: role, value: value) { edits.append((valueStart..<valueEnd, r)) }
         }

@@ -291,4 +291,24 @@ import TokentapCore
         let prose = #"at 10:30 see https://x.example:8443/p "token: expired" note: "fine""#
         #expect(redactor.redactText(prose) == prose)
     }
+
+    @Test("YAML block scalars: password: | and token: >- take the indented lines that follow")
+    func yamlBlockScalars() {
+        let yaml = "auth:\n  password: |\n    BLOCK-SECRET-1\n    BLOCK-SECRET-2\n  token: >-\n    FOLDED-SECRET-3\n    FOLDED-SECRET-4\n\n  client_id: abc\nother: 1\n"
+        let out = redactBody(yaml, "application/yaml")
+        for s in ["BLOCK-SECRET-1", "BLOCK-SECRET-2", "FOLDED-SECRET-3", "FOLDED-SECRET-4"] {
+            #expect(!out.contains(s), "\(s) in \(out)")
+        }
+        #expect(out == "auth:\n  password: |\n    " + redactor.placeholder(role: "password", value: "BLOCK-SECRET-1\nBLOCK-SECRET-2\n")
+            + "\n  token: >-\n    " + redactor.placeholder(role: "token", value: "FOLDED-SECRET-3 FOLDED-SECRET-4")
+            + "\n\n  client_id: abc\nother: 1\n")
+    }
+
+    @Test("HTML attributes written by Go's html/template: &#34; quotes")
+    func htmlNumericQuotes() {
+        let html = #"<div id="app" data-state="{&#34;access_token&#34;:&#34;GO-SECRET-1&#34;,&#34;user&#34;:&#34;alice&#34;}"></div>"#
+        let out = redactBody(html, "text/html")
+        #expect(!out.contains("GO-SECRET-1"), "\(out)")
+        #expect(out.contains("&#34;user&#34;:&#34;alice&#34;"))
+    }
 }
