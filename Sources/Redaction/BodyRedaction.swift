@@ -120,7 +120,7 @@ extension Redactor {
             case .errorReference:
                 break
             case .other:
-                if b[ls..<le].contains(where: ByteScan.mayStartPair) || ByteScan.authorizationLabel(in: Array(b[ls..<le]), from: 0) != nil {
+                if b[ls..<le].contains(where: ByteScan.mayStartPair) || ByteScan.authorizationLabel(in: b[ls..<le], from: 0) != nil {
                     let line = Array(b[ls..<le])
                     let out = scanPairs(line, binary: false, jsonPairs: true)
                     if out != line { edits.append((ls..<le, out)) }

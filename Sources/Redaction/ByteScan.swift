@@ -31,21 +31,30 @@ enum ByteScan {
     static let authorizationSchemes: Set<String> = ["bearer", "basic", "digest", "negotiate", "ntlm", "token", "dpop",
                                                     "mac", "hoba", "mutual", "oauth", "aws4-hmac-sha256"]
 
+    static let authorizationWord = Array("authorization".utf8)
+
     /// The index of the `:` of the next `authorization:` (any case, optional blanks before the
     /// colon; `Proxy-Authorization:` too) in `b` from `from`, or nil.
-    static func authorizationLabel(in b: [UInt8], from: Int) -> Int? {
-        let label = Array("authorization".utf8)
-        var i = from
-        while i + label.count < b.count {
-            guard let at = b[i...].firstIndex(where: { $0 | 0x20 == UInt8(ascii: "a") }), at + label.count < b.count else { return nil }
-            i = at + 1
-            guard (0..<label.count).allSatisfy({ b[at + $0] | 0x20 == label[$0] }), at == 0 || !isLetter(b[at - 1]) else { continue }
-            var p = at + label.count
-            while p < b.count, b[p] == 0x20 || b[p] == 0x09 { p += 1 }
-            if p < b.count, b[p] == UInt8(ascii: ":") { return p }
+    static func authorizationLabel(in b: ArraySlice<UInt8>, from: Int) -> Int? {
+        let label = authorizationWord, n = label.count
+        var i = max(from, b.startIndex)
+        while i + n < b.endIndex {
+            // `| 0x20` folds an upper-case letter onto its lower-case one (every label byte is a letter).
+            if b[i] | 0x20 == 0x61, i == b.startIndex || !isLetter(b[i - 1]) {
+                var k = 1
+                while k < n, b[i + k] | 0x20 == label[k] { k += 1 }
+                if k == n {
+                    var p = i + n
+                    while p < b.endIndex, b[p] == 0x20 || b[p] == 0x09 { p += 1 }
+                    if p < b.endIndex, b[p] == UInt8(ascii: ":") { return p }
+                }
+            }
+            i += 1
         }
         return nil
     }
+
+    static func authorizationLabel(in b: [UInt8], from: Int) -> Int? { authorizationLabel(in: b[...], from: from) }
 
     /// A byte without which `scanPairs` finds nothing: `=`, a quote, a backslash, `&`, or the `@`
     /// of a URL's userinfo.

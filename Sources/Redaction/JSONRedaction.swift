@@ -157,7 +157,7 @@ extension Redactor {
                 // A percent-encoded URL or form (`"next":"%2Fcb%3Fcode%3D…"`).
                 replacements.append((v.content, Array(Coding.jsonEscape(inner).utf8)))
             } else if b[v.content].contains(where: { $0 == UInt8(ascii: "=") || $0 == ByteScan.backslash || $0 == UInt8(ascii: "&") || $0 == UInt8(ascii: "@") })
-                        || (b[v.content].contains(UInt8(ascii: ":")) && ByteScan.authorizationLabel(in: Array(b[v.content]), from: 0) != nil) {
+                        || (b[v.content].contains(UInt8(ascii: ":")) && ByteScan.authorizationLabel(in: b[v.content], from: 0) != nil) {
                 let raw = Array(b[v.content])
                 let out = scanBytes(raw, binary: false, jsonPairs: false)
                 if out != raw { replacements.append((v.content, out)) }
