@@ -428,7 +428,7 @@ extension Redactor {
         return ByteScan.apply(edits, to: b)
     }
 
-    /// `-----BEGIN [RSA |EC |OPENSSH |ENCRYPTED ]PRIVATE KEY-----` … `-----END …`: the text between
+    /// `-----BEGIN [RSA |EC |OPENSSH |ENCRYPTED |PGP ]PRIVATE KEY[ BLOCK]-----` … `-----END …`: the text between
     /// the two markers (base64 lines, or `\n`-escaped ones inside a JSON string) becomes one
     /// placeholder; the markers stay, so a reader still sees which kind of key travelled. A key cut
     /// by truncation is replaced to the end. Certificates and public keys are not secrets.
@@ -439,8 +439,8 @@ extension Redactor {
             let labelStart = begin + ByteScan.pemBegin.count
             i = labelStart
             guard let labelEnd = ByteScan.find(ByteScan.pemDashes, in: b, from: labelStart), labelEnd - labelStart <= 40,
-                  labelEnd - labelStart >= ByteScan.privateKeyLabel.count,
-                  ByteScan.has(ByteScan.privateKeyLabel, in: b, at: labelEnd - ByteScan.privateKeyLabel.count)
+                  let label = ByteScan.find(ByteScan.privateKeyLabel, in: b, from: labelStart),
+                  label + ByteScan.privateKeyLabel.count <= labelEnd
             else { continue }
             let bodyStart = labelEnd + ByteScan.pemDashes.count
             let bodyEnd = ByteScan.find(ByteScan.pemEnd, in: b, from: bodyStart) ?? b.count

@@ -16,9 +16,10 @@ import Foundation
 /// 2. A name whose **last** word is a metadata word (`metadataWords`: `type`, `hint`, `id`, `kid`,
 ///    `endpoint`, `url`, `uri`, `method`, `expires`, `in`, `at`, `ttl`, …) is not a secret
 ///    (`refresh_token_expires_in`, `token_endpoint`, `key_id`), except `session_id`.
-/// 3. `code` is a secret as the whole name and as `authorization_code`, `auth_code`,
-///    `device_code`, `user_code` (RFC 6749 §4.1.2, RFC 8628 §3.2); never as a word inside another
-///    name (`status_code`, `error_code`); inside an error envelope the redactor keeps Miro's
+/// 3. `code` is a secret as the whole name and as the last word after `authorization`, `auth`,
+///    `device`, `user` (RFC 6749 §4.1.2, RFC 8628 §3.2) or a one-time code's word (`verification`,
+///    `mfa`, `oob`, `binding`, `recovery`, `backup`, `reset`, …: `codeQualifiers`); never as a word
+///    inside another name (`status_code`, `error_code`, `country_code`); inside an error envelope the redactor keeps Miro's
 ///    `{"code": "oauthError"}` readable (`Redactor.isErrorCode`).
 /// 4. `key` is a secret as the whole name and as the last word after `api`, `private`, `secret`,
 ///    `access`, `signing`, `master`, `encryption` (`api_key`, `privateKey`, `x-api-key`; `keys`
@@ -59,7 +60,7 @@ public enum SecretClassifier {
         if let known = knownRoles[glued] { return known }
         // Rule 3: `code` only as the whole name or one of the OAuth codes.
         if last == "code" {
-            return w.count == 1 || (w.count == 2 && codeQualifiers.contains(w[0])) ? joined : nil
+            return w.count == 1 || codeQualifiers.contains(w[w.count - 2]) ? joined : nil
         }
         // Rule 4: `key` only as key material.
         if last == "key" {
@@ -188,8 +189,11 @@ public enum SecretClassifier {
         "authorization", "apikey", "privatekey",
     ]
 
-    /// The first words that make `…_code` an OAuth code.
-    static let codeQualifiers: Set<String> = ["authorization", "auth", "device", "user"]
+    /// The OAuth codes (RFC 6749, RFC 8628), then the one-time codes of verification and MFA
+    /// (`verification_code`, `mfa_code`, Auth0's `oob_code` and `binding_code`, `recovery_code`).
+    static let codeQualifiers: Set<String> = ["authorization", "auth", "device", "user", "verification", "mfa", "oob",
+                                              "binding", "recovery", "backup", "reset", "activation", "sms", "totp",
+                                              "hotp", "confirmation", "security"]
     /// The words before a last `key` that make it key material.
     static let keyQualifiers: Set<String> = ["api", "private", "secret", "access", "signing", "master", "encryption"]
     /// The same, glued into one word (`apikey`, `privatekey`).

@@ -311,4 +311,17 @@ import TokentapCore
         #expect(!out.contains("GO-SECRET-1"), "\(out)")
         #expect(out.contains("&#34;user&#34;:&#34;alice&#34;"))
     }
+
+    @Test("one-time codes: verification_code, mfa_code, Auth0's oob_code and binding_code; a PGP private key block")
+    func oneTimeCodesAndPGP() {
+        let form = "grant_type=http%3A%2F%2Fauth0.com%2Foauth%2Fgrant-type%2Fmfa-oob&mfa_token=T1&oob_code=OOB-SECRET-1&binding_code=BINDING-2"
+            + "&verification_code=VERIFY-3&email_verification_code=VERIFY-4&country_code=DE&status_code=200"
+        let out = redactBody(form, "application/x-www-form-urlencoded")
+        for s in ["OOB-SECRET-1", "BINDING-2", "VERIFY-3", "VERIFY-4"] { #expect(!out.contains(s), "\(s)") }
+        #expect(out.hasSuffix("&country_code=DE&status_code=200"))
+        let pgp = "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nlQOYBGPGPSECRET5\n-----END PGP PRIVATE KEY BLOCK-----\n"
+        #expect(!redactBody(pgp, "text/plain").contains("PGPSECRET5"))
+        let pub = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQENBGPUBLIC\n-----END PGP PUBLIC KEY BLOCK-----\n"
+        #expect(redactBody(pub, "text/plain") == pub)
+    }
 }

@@ -27,6 +27,8 @@ import TokentapCore
         ("data[client_secret]", "data_client_secret"), ("client_secret[]", "client_secret"),
         ("new_password2", "new_password2"), ("token2", "token2"), ("api_keys", "api_keys"),
         ("jsessionid", "jsessionid"), ("PHPSESSID", "phpsessid"), ("keys", nil), ("public_keys", nil), ("client_id2", nil),
+        ("verification_code", "verification_code"), ("mfa_code", "mfa_code"), ("oob_code", "oob_code"),
+        ("country_code", nil), ("currency_code", nil),
         // Not secrets: the allowlist
         ("token_type", nil), ("tokenType", nil), ("token_type_hint", nil), ("expires_in", nil), ("grant_type", nil),
         ("scope", nil), ("state", nil), ("client_id", nil), ("clientId", nil), ("redirect_uri", nil),
