@@ -47,7 +47,8 @@ extension Redactor {
     /// redaction replaced in it, at least `fallbackMinimumLength` characters long, in its raw,
     /// percent-encoded, form-encoded, JSON-escaped and base64 forms: in the target, every header
     /// value, both bodies, `reason`, `error` and the findings' title, evidence and fix (not inside
-    /// a placeholder, nor as a JSON key or a form name: the password `password`). A hit is
+    /// a placeholder, nor, for a value spelled like a secret name such as the password `password`,
+    /// as a JSON key or a form name). A hit is
     /// replaced with the value's placeholder and reported; the caller prints each report on stderr.
     ///
     /// - Returns: the redacted exchange, and one `RedactionFallback` per (role, field) hit (empty
@@ -57,11 +58,14 @@ extension Redactor {
         var logging = self
         logging.log = log
         var e = logging.redact(exchange)
-        var needles: [(form: [UInt8], placeholder: [UInt8], role: String)] = []
+        // A value spelled like a secret name (the password `password`) may be found again as that
+        // name: a JSON key or a form name (`{"password": …}`) is then no hit. Any other value found
+        // as a key (`{"<session id>": …}`) is one.
+        var needles: [(form: [UInt8], placeholder: [UInt8], role: String, nameLike: Bool)] = []
         var seen = Set<[UInt8]>()
         for entry in log.all where entry.raw.unicodeScalars.count >= Self.fallbackMinimumLength {
             for form in Self.leakForms(of: entry.raw) where seen.insert(form).inserted {
-                needles.append((form, Array(entry.placeholder.utf8), entry.role))
+                needles.append((form, Array(entry.placeholder.utf8), entry.role, SecretClassifier.isSecret(entry.raw)))
             }
         }
         guard !needles.isEmpty else { return (e, []) }
@@ -88,9 +92,9 @@ extension Redactor {
                         from = max(at + 1, span.upperBound)
                         continue
                     }
-                    // Nor is the same text as a name (`{"password": …}`, `?password=…`): names are
-                    // never secrets, and replacing one would break the body's structure.
-                    if Self.isName(hit, in: bytes) {
+                    // Nor is a secret-like value as a name (`{"password": …}`, `?password=…`):
+                    // replacing it would break the body's structure.
+                    if n.nameLike, Self.isName(hit, in: bytes) {
                         from = at + 1
                         continue
                     }

@@ -169,6 +169,13 @@ import TokentapCore
         #expect(out.contains(#""client_secret":""# + redactor.placeholder(role: "client_secret", value: "client_secret") + "\""), "\(out)")
         #expect(!out.contains("redacted.redacted."))
         #expect(Placeholder.all(in: out).count == 2)
+        // A value that is no name stays a hit as a key: a map keyed by the session id of a cookie.
+        let keyed = exchange(requestHeaders: [("Cookie", "sid=SESSION-KEY-0123456789")],
+                             responseHeaders: [("Content-Type", "application/json")],
+                             responseBody: #"{"SESSION-KEY-0123456789":{"user":"alice"}}"#)
+        let (checkedKeyed, keyedFallbacks) = redactor.redactChecked(keyed)
+        #expect(leaks("SESSION-KEY-0123456789", in: checkedKeyed).isEmpty)
+        #expect(keyedFallbacks == [RedactionFallback(role: "cookie", field: "response body")])
     }
 
     @Test("fields described by name: {\"name\": \"CLIENT_SECRET\", \"value\": …}")
