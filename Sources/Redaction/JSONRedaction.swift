@@ -11,14 +11,25 @@ extension Redactor {
         redactJSON(text, depth: 0)
     }
 
-    /// An error identifier such as Miro's `oauthError` or `tokenNotProvided`: at most 64
-    /// characters, a letter first, then letters and digits in groups joined by `.`, `_` or `-`.
+    /// An error identifier such as Miro's `oauthError`, `tokenNotProvided` or `tooManyRequests`:
+    /// at most 64 characters, a letter first, then letters and digits in groups joined by `.`, `_`
+    /// or `-`; made of words, not of random characters: no digit between two letters (`S6W` of
+    /// RFC 6749's example code `SplxlOBeZQQYbYS6WxSbIA`, hex codes), and a camelCase word boundary
+    /// (a lower-case letter, then an upper-case one) at most once every 5 letters.
     static func isErrorCode(_ value: String) -> Bool {
         let b = Array(value.utf8)
         guard (1...64).contains(b.count), ByteScan.isLetter(b[0]) else { return false }
+        func isLower(_ c: UInt8) -> Bool { c >= 0x61 && c <= 0x7A }
+        func isUpper(_ c: UInt8) -> Bool { c >= 0x41 && c <= 0x5A }
         var previousWasSeparator = false
-        for c in b.dropFirst() {
-            if ByteScan.isLetter(c) || ByteScan.isDigit(c) {
+        var letters = 1, boundaries = 0
+        for (i, c) in b.enumerated().dropFirst() {
+            if ByteScan.isLetter(c) {
+                letters += 1
+                if isUpper(c), isLower(b[i - 1]) { boundaries += 1 }
+                if i >= 2, ByteScan.isDigit(b[i - 1]), ByteScan.isLetter(b[i - 2]) { return false }
+                previousWasSeparator = false
+            } else if ByteScan.isDigit(c) {
                 previousWasSeparator = false
             } else if c == UInt8(ascii: ".") || c == UInt8(ascii: "_") || c == UInt8(ascii: "-") {
                 if previousWasSeparator { return false }
@@ -27,7 +38,7 @@ extension Redactor {
                 return false
             }
         }
-        return !previousWasSeparator
+        return !previousWasSeparator && boundaries * 5 <= letters
     }
 
     private enum Frame {
@@ -51,6 +62,7 @@ extension Redactor {
 
         var stack: [Frame] = []
         var keysByObject: [Int: Set<String>] = [:]
+        var emptyKeysByObject: [Int: Set<String>] = [:]
         var values: [StringValue] = []
         var pendingKey: String?
         var nextID = 0
@@ -106,7 +118,13 @@ extension Redactor {
             case UInt8(ascii: ","), UInt8(ascii: ":"):
                 break
             default:
-                if !isSpace(c) { pendingKey = nil }  // number or literal
+                if !isSpace(c) {
+                    // `"error": null` (or `false`) says there is no error: no envelope key.
+                    if let key = pendingKey, c == UInt8(ascii: "n") || c == UInt8(ascii: "f"), case let .object(id)? = stack.last {
+                        emptyKeysByObject[id, default: []].insert(SecretClassifier.words(key).joined())
+                    }
+                    pendingKey = nil  // number or literal
+                }
             }
             i += 1
         }
@@ -141,7 +159,8 @@ extension Redactor {
                 if let r = replacement(role: role, value: decode(v.content)) { replacements.append((v.content, Array(r.utf8))) }
             } else if let key = v.key, let role = SecretClassifier.role(forName: key) {
                 let value = decode(v.content)
-                if role == "code", let id = v.objectID, !(keysByObject[id] ?? []).isDisjoint(with: envelopeKeys),
+                if role == "code", let id = v.objectID,
+                   !(keysByObject[id] ?? []).subtracting(emptyKeysByObject[id] ?? []).isDisjoint(with: envelopeKeys),
                    Self.isErrorCode(value) {
                     continue
                 }

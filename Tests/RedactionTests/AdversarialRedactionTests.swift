@@ -331,4 +331,22 @@ import TokentapCore
         let pub = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQENBGPUBLIC\n-----END PGP PUBLIC KEY BLOCK-----\n"
         #expect(redactBody(pub, "text/plain") == pub)
     }
+
+    @Test("an error envelope keeps error codes, not authorization codes that look like identifiers")
+    func envelopeCodes() {
+        // A callback forwarded as JSON with `"error": null`, RFC 6749's example code next to a message.
+        let forwarded = redactBody(#"{"code":"abcdefghijklmnopqrst","state":"s1","error":null}"#, "application/json")
+        #expect(!forwarded.contains("abcdefghijklmnopqrst"), "\(forwarded)")
+        let rfc = redactBody(#"{"code":"SplxlOBeZQQYbYS6WxSbIA","message":"received"}"#, "application/json")
+        #expect(!rfc.contains("SplxlOBeZQQYbYS6WxSbIA"))
+        let hex = redactBody(#"{"code":"e1b2c3d4f5a6b7c8d9e0","message":"ok"}"#, "application/json")
+        #expect(!hex.contains("e1b2c3d4f5a6b7c8d9e0"))
+        let msCode = redactBody(#"{"code":"M.C507_BL2.2.U.8c6b5f0a-1b2c-4d5e-8f90-123456789abc","error":"x"}"#, "application/json")
+        #expect(!msCode.contains("8c6b5f0a"))
+        // Miro's codes and other providers' identifiers stay readable.
+        for code in ["oauthError", "tokenNotProvided", "tooManyRequests", "InvalidAuthenticationToken", "invalid_grant", "AADSTS50011", "E401"] {
+            let body = #"{"status":401,"code":""# + code + #"","message":"m","type":"error"}"#
+            #expect(redactBody(body, "application/json") == body, "\(code)")
+        }
+    }
 }
