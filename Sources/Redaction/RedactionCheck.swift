@@ -46,7 +46,9 @@ extension Redactor {
     /// Redacts `exchange` (`redact(_:)`), then searches the result for every raw value that
     /// redaction replaced in it, at least `fallbackMinimumLength` characters long, in its raw,
     /// percent-encoded, form-encoded, JSON-escaped and base64 forms: in the target, every header
-    /// value, both bodies, `reason`, `error` and the findings' title, evidence and fix. A hit is
+    /// value, both bodies, `reason`, `error` and the findings' title, evidence and fix (not inside
+    /// a placeholder, nor, for a value spelled like a secret name such as the password `password`,
+    /// as a JSON key or a form name). A hit is
     /// replaced with the value's placeholder and reported; the caller prints each report on stderr.
     ///
     /// - Returns: the redacted exchange, and one `RedactionFallback` per (role, field) hit (empty
@@ -56,11 +58,14 @@ extension Redactor {
         var logging = self
         logging.log = log
         var e = logging.redact(exchange)
-        var needles: [(form: [UInt8], placeholder: [UInt8], role: String)] = []
+        // A value spelled like a secret name (the password `password`) may be found again as that
+        // name: a JSON key or a form name (`{"password": …}`) is then no hit. Any other value found
+        // as a key (`{"<session id>": …}`) is one.
+        var needles: [(form: [UInt8], placeholder: [UInt8], role: String, nameLike: Bool)] = []
         var seen = Set<[UInt8]>()
         for entry in log.all where entry.raw.unicodeScalars.count >= Self.fallbackMinimumLength {
             for form in Self.leakForms(of: entry.raw) where seen.insert(form).inserted {
-                needles.append((form, Array(entry.placeholder.utf8), entry.role))
+                needles.append((form, Array(entry.placeholder.utf8), entry.role, SecretClassifier.isSecret(entry.raw)))
             }
         }
         guard !needles.isEmpty else { return (e, []) }
@@ -78,9 +83,23 @@ extension Redactor {
                 var from = 0
                 var found = false
                 var edits: [(Range<Int>, [UInt8])] = []
+                // A raw value may also be spelled inside a placeholder (the password `password` in
+                // `redacted.password.…`): that is no leak, and replacing it would break the placeholder.
+                let kept = ByteScan.find(Self.placeholderPrefix, in: bytes, from: 0) == nil ? [] : Self.placeholderSpans(bytes)
                 while let at = ByteScan.find(n.form, in: bytes, from: from) {
-                    edits.append((at..<(at + n.form.count), n.placeholder))
-                    from = at + n.form.count
+                    let hit = at..<(at + n.form.count)
+                    if let span = kept.first(where: { $0.overlaps(hit) }) {
+                        from = max(at + 1, span.upperBound)
+                        continue
+                    }
+                    // Nor is a secret-like value as a name (`{"password": …}`, `?password=…`):
+                    // replacing it would break the body's structure.
+                    if n.nameLike, Self.isName(hit, in: bytes) {
+                        from = at + 1
+                        continue
+                    }
+                    edits.append((hit, n.placeholder))
+                    from = hit.upperBound
                     found = true
                 }
                 if found {
@@ -104,6 +123,53 @@ extension Redactor {
         e.error = e.error.map { check($0, "error") }
         e.findings = e.findings.map { f in f.mappingText { check($0, "finding \(f.rule)") } }
         return (e, hits)
+    }
+
+    static let placeholderPrefix = Array("redacted.".utf8)
+
+    /// True when `r` is a JSON key (`"…"` then `:`) or a form or query name (after the start,
+    /// `&` or `?`, before `=`).
+    static func isName(_ r: Range<Int>, in b: [UInt8]) -> Bool {
+        let before: UInt8? = r.lowerBound > 0 ? b[r.lowerBound - 1] : nil
+        let after: UInt8? = r.upperBound < b.count ? b[r.upperBound] : nil
+        if before == ByteScan.quote, after == ByteScan.quote {
+            var p = r.upperBound + 1
+            while p < b.count, ByteScan.isSpace(b[p]) { p += 1 }
+            return p < b.count && b[p] == UInt8(ascii: ":")
+        }
+        return after == ByteScan.equals && (before == nil || before == UInt8(ascii: "&") || before == UInt8(ascii: "?"))
+    }
+
+    /// The byte ranges of the placeholders in `b` (`Placeholder`'s grammar: role, 12 hex digits,
+    /// length, flags).
+    static func placeholderSpans(_ b: [UInt8]) -> [Range<Int>] {
+        func isRoleByte(_ c: UInt8) -> Bool {
+            (c >= 0x61 && c <= 0x7A) || ByteScan.isDigit(c) || c == UInt8(ascii: "_") || c == UInt8(ascii: "-")
+        }
+        let dot = UInt8(ascii: ".")
+        let flags = ShapeFlag.allCases.map { Array(("." + $0.rawValue).utf8) }
+        var spans: [Range<Int>] = []
+        var i = 0
+        while let start = ByteScan.find(placeholderPrefix, in: b, from: i) {
+            i = start + 1
+            if start > 0, isRoleByte(b[start - 1]) || b[start - 1] == dot { continue }
+            var p = start + placeholderPrefix.count
+            let roleStart = p
+            while p < b.count, isRoleByte(b[p]) { p += 1 }
+            guard p > roleStart, p < b.count, b[p] == dot else { continue }
+            p += 1
+            let fp = p
+            while p < b.count, p - fp < 12, ByteScan.isDigit(b[p]) || (b[p] >= 0x61 && b[p] <= 0x66) { p += 1 }
+            guard p - fp == 12, p < b.count, b[p] == dot else { continue }
+            p += 1
+            let len = p
+            while p < b.count, ByteScan.isDigit(b[p]) { p += 1 }
+            guard p > len else { continue }
+            while let flag = flags.first(where: { ByteScan.has($0, in: b, at: p) }) { p += flag.count }
+            spans.append(start..<p)
+            i = p
+        }
+        return spans
     }
 
     /// The forms a raw value can take in a recorded text: as is, percent-encoded (RFC 3986),

@@ -134,7 +134,8 @@ public struct Redactor: Sendable {
         return HeaderField(name: header.name, value: redactText(value))
     }
 
-    private func redactAuthorization(_ value: String, role: String) -> String {
+    /// An `Authorization` value: `<scheme> <credentials>`, or a bare credential.
+    func redactAuthorization(_ value: String, role: String) -> String {
         let s = value.unicodeScalars
         var i = s.startIndex
         while i < s.endIndex, s[i] == " " || s[i] == "\t" { i = s.index(after: i) }
@@ -195,7 +196,33 @@ public struct Redactor: Sendable {
         }.joined(separator: ";")
     }
 
+    /// One `Set-Cookie` value, or several folded into one line with commas (a server or a proxy
+    /// that joins repeated fields, RFC 9110 §5.3, although RFC 6265 §3 forbids it for this one): a
+    /// comma starts another cookie when `name=` follows it; the comma of an `Expires` date does not
+    /// (`Expires=Wed, 21 Oct 2015 07:28:00 GMT`).
     private func redactSetCookie(_ value: String, role: String) -> String {
+        var cookies: [String] = []
+        for piece in value.splitScalars(",") {
+            if cookies.isEmpty || Self.startsCookie(piece) {
+                cookies.append(piece)
+            } else {
+                cookies[cookies.count - 1] += "," + piece
+            }
+        }
+        return cookies.map { redactOneSetCookie($0, role: role) }.joined(separator: ",")
+    }
+
+    /// `[ws]name=` with `name` an RFC 9110 token.
+    private static func startsCookie(_ piece: String) -> Bool {
+        let b = Array(piece.utf8)
+        var p = 0
+        while p < b.count, b[p] == 0x20 || b[p] == 0x09 { p += 1 }
+        let start = p
+        while p < b.count, b[p] > 0x20, b[p] < 0x7F, !"()<>@,;:\\\"/[]?={}".utf8.contains(b[p]) { p += 1 }
+        return p > start && p < b.count && b[p] == ByteScan.equals
+    }
+
+    private func redactOneSetCookie(_ value: String, role: String) -> String {
         let (pair, attributes) = value.splitOnce(";").map { ($0.0, ";" + $0.1) } ?? (value, "")
         if let (name, v) = pair.splitOnce("=") {
             guard let r = replacement(role: role, value: v) else { return value }

@@ -5,9 +5,10 @@ import Foundation
 /// of secret names exists in the code base.
 ///
 /// A name (query or form parameter, JSON key, XML element or attribute, `name: value` text line)
-/// is split into lower-case words at `_`, `-`, `.`, spaces and camelCase boundaries
-/// (`clientSecret`, `client-secret`, `CLIENT_SECRET`, `client.secret` → `client`, `secret`), then
-/// judged by these rules, in order:
+/// is split into lower-case words at every character that is not a letter or a digit and at
+/// camelCase boundaries (`clientSecret`, `client-secret`, `CLIENT_SECRET`, `client.secret`,
+/// `data[client_secret]`, `client_secret[]` → `client`, `secret`), then judged by these rules, in
+/// order, each word without a trailing counter (`new_password2`, `token2`, `api_key_2`):
 ///
 /// 1. An allowlisted name (`allowlistedNames`: `token_type`, `expires_in`, `grant_type`, `scope`,
 ///    `state`, `client_id`, `redirect_uri`, `code_challenge`, `kid`, `key_id`, …) is not a secret:
@@ -15,17 +16,19 @@ import Foundation
 /// 2. A name whose **last** word is a metadata word (`metadataWords`: `type`, `hint`, `id`, `kid`,
 ///    `endpoint`, `url`, `uri`, `method`, `expires`, `in`, `at`, `ttl`, …) is not a secret
 ///    (`refresh_token_expires_in`, `token_endpoint`, `key_id`), except `session_id`.
-/// 3. `code` is a secret as the whole name and as `authorization_code`, `auth_code`,
-///    `device_code`, `user_code` (RFC 6749 §4.1.2, RFC 8628 §3.2); never as a word inside another
-///    name (`status_code`, `error_code`); inside an error envelope the redactor keeps Miro's
+/// 3. `code` is a secret as the whole name and as the last word after `authorization`, `auth`,
+///    `device`, `user` (RFC 6749 §4.1.2, RFC 8628 §3.2) or a one-time code's word (`verification`,
+///    `mfa`, `oob`, `binding`, `recovery`, `backup`, `reset`, …: `codeQualifiers`); never as a word
+///    inside another name (`status_code`, `error_code`, `country_code`); inside an error envelope the redactor keeps Miro's
 ///    `{"code": "oauthError"}` readable (`Redactor.isErrorCode`).
 /// 4. `key` is a secret as the whole name and as the last word after `api`, `private`, `secret`,
-///    `access`, `signing`, `master`, `encryption` (`api_key`, `privateKey`, `x-api-key`), not in
-///    `public_key`, `idempotency_key`, `cache_key`.
+///    `access`, `signing`, `master`, `encryption` (`api_key`, `privateKey`, `x-api-key`; `keys`
+///    after these too: `api_keys`), not in `public_key`, `idempotency_key`, `cache_key`.
 /// 5. Any word that is a secret word (`secretWords`: `secret`, `token`, `password`, `passwd`,
 ///    `pwd`, `passphrase`, `signature`, `sig`, `session`, `credential(s)`, `assertion`, `otp`,
 ///    `cookie`, `verifier`, `authorization`, …), or a single word that ends in `token`, `secret`,
-///    `password` or `passwd` (`accesstoken`, `clientsecret`), makes the name a secret.
+///    `password`, `passwd`, `sessionid` or `sessid` (`accesstoken`, `clientsecret`, `jsessionid`),
+///    makes the name a secret.
 ///
 /// Only string values are ever secrets (numbers, booleans and null never are): the callers apply
 /// that. Header names follow `isSecretHeader`.
@@ -36,9 +39,16 @@ public enum SecretClassifier {
     /// `X-Webhook-Secret` → `x_webhook_secret`), with the RFC names kept as they are spelled in
     /// RFC 6749/7636 when a name glues their words (`ACCESSTOKEN` → `access_token`).
     public static func role(forName name: String) -> String? {
-        let w = words(name)
+        let spelled = words(name)
+        let joined = spelled.joined(separator: "_")
+        // Words are judged without a trailing counter (`new_password1`, `token2`, `api_key_2`:
+        // Django's `new_password2`, a second key); a word of digits only is no word.
+        let w = spelled.compactMap { word -> String? in
+            guard let last = word.utf8.last, ByteScan.isDigit(last) else { return word }
+            let core = String(decoding: word.utf8.reversed().drop(while: ByteScan.isDigit).reversed(), as: UTF8.self)
+            return core.isEmpty ? nil : core
+        }
         guard !w.isEmpty else { return nil }
-        let joined = w.joined(separator: "_")
         let glued = w.joined()
         if allowlistedNames.contains(glued) { return nil }
         let last = w[w.count - 1]
@@ -50,12 +60,14 @@ public enum SecretClassifier {
         if let known = knownRoles[glued] { return known }
         // Rule 3: `code` only as the whole name or one of the OAuth codes.
         if last == "code" {
-            return w.count == 1 || (w.count == 2 && codeQualifiers.contains(w[0])) ? joined : nil
+            return w.count == 1 || codeQualifiers.contains(w[w.count - 2]) ? joined : nil
         }
         // Rule 4: `key` only as key material.
         if last == "key" {
             return w.count == 1 || keyQualifiers.contains(w[w.count - 2]) ? joined : nil
         }
+        // … and its plural after a qualifier (`api_keys`); a lone `keys` is a JWKS.
+        if last == "keys", w.count >= 2, keyQualifiers.contains(w[w.count - 2]) { return joined }
         if gluedKeys.contains(last) { return joined }
         // Rule 5: secret words anywhere.
         for word in w {
@@ -94,8 +106,9 @@ public enum SecretClassifier {
         return role(forName: name) != nil
     }
 
-    /// The words of a name, lower-cased: split at `_`, `-`, `.`, `:`, `/` and whitespace, and at
-    /// camelCase boundaries (`clientSecret` → `client`, `secret`; `XMLToken` → `xml`, `token`: a
+    /// The words of a name, lower-cased: split at every character that is not a letter or a digit
+    /// (`_`, `-`, `.`, `:`, `/`, whitespace, and the brackets of `data[client_secret]` and
+    /// `client_secret[]` as PHP and Rails send form fields), and at camelCase boundaries (`clientSecret` → `client`, `secret`; `XMLToken` → `xml`, `token`: a
     /// run of capitals followed by a lower-case letter keeps its last capital with that word).
     public static func words(_ name: String) -> [String] {
         // Names are almost always ASCII (this runs for every parameter and JSON key): bytes.
@@ -111,13 +124,9 @@ public enum SecretClassifier {
             current.removeAll(keepingCapacity: true)
         }
         for (i, c) in bytes.enumerated() {
-            switch c {
-            case UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: ":"), UInt8(ascii: "/"),
-                 0x20, 0x09...0x0D:
+            guard isUpper(c) || isLower(c) || isDigit(c) else {
                 flush()
                 continue
-            default:
-                break
             }
             if isUpper(c), let prev = current.last {
                 let nextIsLower = i + 1 < bytes.count && isLower(bytes[i + 1])
@@ -141,7 +150,7 @@ public enum SecretClassifier {
             current = []
         }
         for (i, c) in chars.enumerated() {
-            if c == "_" || c == "-" || c == "." || c == ":" || c == "/" || c.isWhitespace {
+            if !(c.isLetter || c.isNumber) {
                 flush()
                 continue
             }
@@ -180,14 +189,18 @@ public enum SecretClassifier {
         "authorization", "apikey", "privatekey",
     ]
 
-    /// The first words that make `…_code` an OAuth code.
-    static let codeQualifiers: Set<String> = ["authorization", "auth", "device", "user"]
+    /// The OAuth codes (RFC 6749, RFC 8628), then the one-time codes of verification and MFA
+    /// (`verification_code`, `mfa_code`, Auth0's `oob_code` and `binding_code`, `recovery_code`).
+    static let codeQualifiers: Set<String> = ["authorization", "auth", "device", "user", "verification", "mfa", "oob",
+                                              "binding", "recovery", "backup", "reset", "activation", "sms", "totp",
+                                              "hotp", "confirmation", "security"]
     /// The words before a last `key` that make it key material.
     static let keyQualifiers: Set<String> = ["api", "private", "secret", "access", "signing", "master", "encryption"]
     /// The same, glued into one word (`apikey`, `privatekey`).
     static let gluedKeys: Set<String> = Set(keyQualifiers.map { $0 + "key" })
-    /// Endings that make one glued word a secret (`accesstoken`, `clientsecret`).
-    static let gluedSecretSuffixes = ["token", "secret", "password", "passwd"]
+    /// Endings that make one glued word a secret (`accesstoken`, `clientsecret`, and the session
+    /// ids of servlet and PHP URLs and cookies: `jsessionid`, `PHPSESSID`).
+    static let gluedSecretSuffixes = ["token", "secret", "password", "passwd", "sessionid", "sessid"]
 
     /// Roles of RFC parameter names whose words may arrive glued (`ACCESSTOKEN`, `clientsecret`).
     static let knownRoles: [String: String] = {

@@ -31,7 +31,8 @@ extension Redactor {
 
     /// Redacts a URL or request target: the userinfo password, the values of secret query
     /// parameters (fingerprinted after one level of form decoding), secret parameters in the
-    /// fragment when `fragmentAware` (`#access_token=…` of the implicit grant), then everything
+    /// fragment when `fragmentAware` (`#access_token=…` of the implicit grant, `#/cb?code=…` of a
+    /// hash-routed app), then everything
     /// by shape. Non-secret bytes are unchanged. Use it for the proxy's live lines too.
     public func redactURL(_ url: String, fragmentAware: Bool = true) -> String {
         redactURL(url, fragmentAware: fragmentAware, depth: 0)
@@ -66,21 +67,32 @@ extension Redactor {
                 return rawKey + "=" + r
             }
             if SecretClassifier.isErrorReference(key) { return part }
-            if depth < 3, rawValue.unicodeScalars.contains("%") || rawValue.unicodeScalars.contains("+") {
-                let value = Coding.formDecode(Array(rawValue.utf8))
-                if value.unicodeScalars.contains("=") || value.hasPrefix("{") || value.hasPrefix("[") {
-                    let inner = redactNested(value, depth: depth + 1)
-                    if inner != value { return rawKey + "=" + Coding.percentEncode(inner) }
-                }
-            }
+            if let inner = redactEncoded(rawValue, depth: depth) { return rawKey + "=" + inner }
             return rawKey + "=" + scanText(rawValue, jsonPairs: jsonPairs)
         }.joined(separator: "&")
+    }
+
+    /// A percent- or form-encoded value that decodes to a URL, form or JSON string carrying
+    /// secrets (`next=%2Fcb%3Fcode%3D…`): redacted inside and re-encoded. A value encoded twice
+    /// (`next=%252Fcb%253Fcode%253D…`, a return URL inside a return URL) is decoded again, up to
+    /// the nesting limit. Nil when nothing inside is a secret.
+    func redactEncoded(_ raw: String, depth: Int) -> String? {
+        guard depth < 3, raw.unicodeScalars.contains("%") || raw.unicodeScalars.contains("+") else { return nil }
+        let value = Coding.formDecode(Array(raw.utf8))
+        if value.unicodeScalars.contains("=") || value.hasPrefix("{") || value.hasPrefix("[") {
+            let inner = redactNested(value, depth: depth + 1)
+            return inner != value ? Coding.percentEncode(inner) : nil
+        }
+        if value.unicodeScalars.contains("%"), let inner = redactEncoded(value, depth: depth + 1) {
+            return Coding.percentEncode(inner)
+        }
+        return nil
     }
 
     /// The text scan without shapes (`name=value`, quoted pairs).
     private func scanText(_ text: String, jsonPairs: Bool) -> String {
         let bytes = Array(text.utf8)
-        guard bytes.contains(where: { $0 == ByteScan.equals || $0 == ByteScan.quote || $0 == ByteScan.backslash || $0 == UInt8(ascii: "&") })
+        guard bytes.contains(where: ByteScan.mayStartPair) || ByteScan.authorizationLabel(in: bytes, from: 0) != nil
         else { return text }
         let out = scanPairs(bytes, binary: false, jsonPairs: jsonPairs)
         return out == bytes ? text : String(decoding: out, as: UTF8.self)
@@ -100,7 +112,15 @@ extension Redactor {
         }
         var out = scanText(redactUserinfo(rest), jsonPairs: false)
         if let query { out += "?" + redactParams(query, depth: depth, jsonPairs: false) }
-        if let fragment { out += "#" + redactParams(fragment, depth: depth, jsonPairs: false) }
+        if let fragment {
+            // `#/callback?code=…`: a hash-routed single-page app keeps a path and a query there.
+            let scalars = fragment.unicodeScalars
+            if let q = scalars.firstIndex(of: "?"), !scalars[..<q].contains("=") {
+                out += "#" + redactURL(fragment, fragmentAware: false, depth: depth)
+            } else {
+                out += "#" + redactParams(fragment, depth: depth, jsonPairs: false)
+            }
+        }
         return redactShapes(in: out)
     }
 
@@ -136,8 +156,14 @@ extension Redactor {
     }
 
     /// True when `text` has the shape `k=v(&k=v)*` (empty pieces allowed; keys made of URL
-    /// characters; values anything but `&`).
+    /// characters; values anything but `&`) on one line: a form carries its line breaks as `%0A`
+    /// (a trailing one, the last byte of a body file, is tolerated), while `A=1\nSECRET="a b"` is a
+    /// `.env` text whose lines are read one by one (`redactLines`).
     func looksLikeForm(_ text: String) -> Bool {
+        if let inner = text.utf8.lastIndex(where: { $0 != 0x0A && $0 != 0x0D }),
+           text.utf8[...inner].contains(where: { $0 == 0x0A || $0 == 0x0D }) {
+            return false
+        }
         var sawPair = false
         for part in text.splitScalars("&") where !part.isEmpty {
             guard let (key, _) = part.splitOnce("="), !key.isEmpty,

@@ -9,7 +9,8 @@ extension Redactor {
     ///   `<x:Key ns:api_key='…'>`), and
     /// - the text of elements whose local name is a secret and that hold no child element
     ///   (`<ns:client_secret>…</ns:client_secret>`; a CDATA section's content is replaced inside
-    ///   its markers).
+    ///   its markers; a value in several sections, or around a comment, is replaced whole; the
+    ///   text of an element cut by truncation up to the end).
     ///
     /// Values are fingerprinted after entity decoding (`&amp;`, `&#x41;`, …: what the server's
     /// parser sees). Every other byte is kept. Broken or truncated XML is scanned as far as it
@@ -40,6 +41,52 @@ extension Redactor {
               || c == ByteScan.quote || c == UInt8(ascii: "'"))
         }
 
+        /// The content of an element whose name is a secret and that holds no child element,
+        /// `start..<end` (up to its end tag, or to the end of a truncated document). Plain text is
+        /// replaced after entity decoding; one CDATA section between whitespace is replaced inside
+        /// its markers; anything else (a value split in two CDATA sections, as a `]]>` inside it
+        /// forces; text around a comment) is the concatenation the parser sees, and the whole
+        /// content becomes one placeholder.
+        func redactContent(role: String, _ start: Int, _ end: Int) {
+            guard start < end else { return }
+            if !b[start..<end].contains(lt) {
+                let value = Coding.xmlUnescape(String(decoding: b[start..<end], as: UTF8.self))
+                if let r = replacement(role: role, value: value) { edits.append((start..<end, Array(r.utf8))) }
+                return
+            }
+            var value = ""
+            var sections: [Range<Int>] = []
+            var plain = true  // nothing but whitespace and CDATA sections
+            var p = start
+            while p < end {
+                if ByteScan.has(cdataOpen, in: b, at: p) {
+                    let close = min(ByteScan.find(cdataClose, in: b, from: p + cdataOpen.count) ?? end, end)
+                    sections.append((p + cdataOpen.count)..<close)
+                    value += String(decoding: b[(p + cdataOpen.count)..<close], as: UTF8.self)
+                    p = close + cdataClose.count
+                } else if ByteScan.has(Array("<!--".utf8), in: b, at: p) {
+                    plain = false
+                    p = skip(past: Array("-->".utf8), from: p + 4)
+                } else if ByteScan.has(Array("<?".utf8), in: b, at: p) {
+                    plain = false
+                    p = skip(past: Array("?>".utf8), from: p + 2)
+                } else if b[p] == lt {
+                    return  // markup the scanner did not expect: leave it to the text scan
+                } else {
+                    let q = b[p..<end].firstIndex(of: lt) ?? end
+                    if !b[p..<q].allSatisfy(ByteScan.isSpace) { plain = false }
+                    value += Coding.xmlUnescape(String(decoding: b[p..<q], as: UTF8.self))
+                    p = q
+                }
+            }
+            if plain, sections.count == 1, let content = sections.first {
+                let inner = String(decoding: b[content], as: UTF8.self)
+                if let r = replacement(role: role, value: inner) { edits.append((content, Array(r.utf8))) }
+            } else if let r = replacement(role: role, value: value) {
+                edits.append((start..<end, Array(r.utf8)))
+            }
+        }
+
         while i < b.count {
             guard let open = b[i...].firstIndex(of: lt) else { break }
             if ByteScan.has(Array("<!--".utf8), in: b, at: open) {
@@ -61,19 +108,8 @@ extension Redactor {
             if open + 1 < b.count, b[open + 1] == slash {
                 // End tag: the innermost open element closes (names are not matched: tolerant).
                 let end = b[open...].firstIndex(of: gt) ?? b.count
-                if let top = stack.popLast(), let role = top.role, !top.hasChild, top.contentStart <= open {
-                    var content = top.contentStart..<open
-                    let text = b[content]
-                    if let s = text.firstIndex(where: { !ByteScan.isSpace($0) }), ByteScan.has(cdataOpen, in: b, at: s),
-                       let close = ByteScan.find(cdataClose, in: b, from: s + cdataOpen.count), close + cdataClose.count <= open,
-                       b[(close + cdataClose.count)..<open].allSatisfy(ByteScan.isSpace) {
-                        content = (s + cdataOpen.count)..<close
-                        let value = String(decoding: b[content], as: UTF8.self)
-                        if let r = replacement(role: role, value: value) { edits.append((content, Array(r.utf8))) }
-                    } else if !text.contains(lt) {
-                        let value = Coding.xmlUnescape(String(decoding: text, as: UTF8.self))
-                        if let r = replacement(role: role, value: value) { edits.append((content, Array(r.utf8))) }
-                    }
+                if let top = stack.popLast(), let role = top.role, !top.hasChild {
+                    redactContent(role: role, top.contentStart, open)
                 }
                 i = min(end + 1, b.count)
                 continue
@@ -116,6 +152,10 @@ extension Redactor {
                 stack[stack.count - 1].hasChild = true
             }
             i = p
+        }
+        // A truncated document: the innermost open element's text runs to the end.
+        if let top = stack.last, let role = top.role, !top.hasChild {
+            redactContent(role: role, top.contentStart, b.count)
         }
         return ByteScan.apply(edits.sorted { $0.0.lowerBound < $1.0.lowerBound }, to: b)
     }

@@ -23,6 +23,12 @@ import TokentapCore
         ("signature", "signature"), ("sig", "sig"), ("session", "session"), ("session_id", "session_id"),
         ("sessionId", "session_id"), ("credentials", "credentials"), ("cookie", "cookie"),
         ("authorization", "authorization"), ("X-Auth-Token", "x_auth_token"), ("mfa_otp", "mfa_otp"),
+        // brackets, counters, plurals, glued session ids (redaction review)
+        ("data[client_secret]", "data_client_secret"), ("client_secret[]", "client_secret"),
+        ("new_password2", "new_password2"), ("token2", "token2"), ("api_keys", "api_keys"),
+        ("jsessionid", "jsessionid"), ("PHPSESSID", "phpsessid"), ("keys", nil), ("public_keys", nil), ("client_id2", nil),
+        ("verification_code", "verification_code"), ("mfa_code", "mfa_code"), ("oob_code", "oob_code"),
+        ("country_code", nil), ("currency_code", nil),
         // Not secrets: the allowlist
         ("token_type", nil), ("tokenType", nil), ("token_type_hint", nil), ("expires_in", nil), ("grant_type", nil),
         ("scope", nil), ("state", nil), ("client_id", nil), ("clientId", nil), ("redirect_uri", nil),
