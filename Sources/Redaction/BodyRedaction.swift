@@ -83,7 +83,7 @@ extension Redactor {
     /// YAML item `- name: …`, the value optionally quoted) whose name is a secret has its value
     /// replaced (up to the end of the line: values in `.env` files and YAML-like dumps contain
     /// spaces; a YAML block scalar `password: |` takes the more indented lines that follow); an
-    /// `error_uri` line is left to the shape scan; every other line is scanned for `name=value` and
+    /// `error_uri` line keeps its error number (`redactErrorReference`); every other line is scanned for `name=value` and
     /// quoted pairs.
     func redactLines(_ b: [UInt8]) -> [UInt8] {
         var edits: [(Range<Int>, [UInt8])] = []
@@ -117,8 +117,10 @@ extension Redactor {
                 if let r = replacement(role: role, value: String(decoding: b[inner], as: UTF8.self)) {
                     edits.append((inner, Array(r.utf8)))
                 }
-            case .errorReference:
-                break
+            case let .errorReference(value):
+                let text = String(decoding: b[value], as: UTF8.self)
+                let out = redactErrorReference(text)
+                if out != text { edits.append((value, Array(out.utf8))) }
             case .other:
                 if b[ls..<le].contains(where: ByteScan.mayStartPair) || ByteScan.authorizationLabel(in: b[ls..<le], from: 0) != nil {
                     let line = Array(b[ls..<le])
@@ -175,7 +177,7 @@ extension Redactor {
 
     private enum NamedLine {
         case secret(role: String, value: Range<Int>)
-        case errorReference
+        case errorReference(value: Range<Int>)
         case other
     }
 
@@ -207,7 +209,7 @@ extension Redactor {
         if p < le, b[p - 1] == ByteScan.equals, b[p] == UInt8(ascii: ">") { p += 1 }  // `name => value`
         while p < le, b[p] == 0x20 || b[p] == 0x09 { p += 1 }
         guard p < le else { return .other }
-        if SecretClassifier.isErrorReference(name) { return .errorReference }
+        if SecretClassifier.isErrorReference(name) { return .errorReference(value: p..<le) }
         guard let role = SecretClassifier.role(forName: name) else { return .other }
         return .secret(role: role, value: p..<le)
     }

@@ -166,7 +166,9 @@ extension Redactor {
                 }
                 if let r = replacement(role: role, value: value) { replacements.append((v.content, Array(r.utf8))) }
             } else if let key = v.key, SecretClassifier.isErrorReference(key) {
-                continue
+                let value = decode(v.content)
+                let inner = redactErrorReference(value)
+                if inner != value { replacements.append((v.content, Array(Coding.jsonEscape(inner).utf8))) }
             } else if depth < 3, let first = v.content.first.map({ b[$0] }),
                       first == UInt8(ascii: "{") || first == UInt8(ascii: "[") || b[v.content].contains(UInt8(ascii: "=")) {
                 let value = decode(v.content)

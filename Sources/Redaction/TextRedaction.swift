@@ -25,7 +25,7 @@ extension Redactor {
             if errorEnvelope, role == "code", Self.isErrorCode(value) { return value }
             return replacement(role: role, value: value) ?? value
         }
-        if SecretClassifier.isErrorReference(name) { return redactShapes(in: value) }
+        if SecretClassifier.isErrorReference(name) { return redactErrorReference(value) }
         return redactText(value)
     }
 
@@ -55,18 +55,23 @@ extension Redactor {
     /// `k=v(&k=v)*`: values of secret keys replaced by placeholders of their form-decoded value;
     /// a non-secret value that decodes to a URL, form or JSON string carrying secrets is redacted
     /// inside and re-encoded; any other value is scanned as text (`jsonPairs`: also `"name":"value"`
-    /// pairs). An `error_uri` value is left to the shape scan (`SecretClassifier.isErrorReference`).
+    /// pairs). An `error_uri` value keeps its error number (`redactErrorReference`);
+    /// `errorReference`: `s` is the query of one, whose `code` is an error number.
     /// Shapes (JWTs, Miro tokens) are the caller's last pass.
-    func redactParams(_ s: String, depth: Int, jsonPairs: Bool) -> String {
+    func redactParams(_ s: String, depth: Int, jsonPairs: Bool, errorReference: Bool = false) -> String {
         guard s.unicodeScalars.contains("=") else { return scanText(s, jsonPairs: jsonPairs) }
         return s.splitScalars("&").map { part -> String in
             guard let (rawKey, rawValue) = part.splitOnce("=") else { return scanText(part, jsonPairs: jsonPairs) }
             let key = Coding.formDecode(Array(rawKey.utf8))
-            if let role = SecretClassifier.role(forName: key) {
+            if let role = SecretClassifier.role(forName: key), !(errorReference && role == "code") {
                 guard let r = replacement(role: role, value: Coding.formDecode(Array(rawValue.utf8))) else { return part }
                 return rawKey + "=" + r
             }
-            if SecretClassifier.isErrorReference(key) { return part }
+            if SecretClassifier.isErrorReference(key) {
+                let value = Coding.formDecode(Array(rawValue.utf8))
+                let inner = redactErrorReference(value)
+                return inner == value ? part : rawKey + "=" + Coding.percentEncode(inner)
+            }
             if let inner = redactEncoded(rawValue, depth: depth) { return rawKey + "=" + inner }
             return rawKey + "=" + scanText(rawValue, jsonPairs: jsonPairs)
         }.joined(separator: "&")
@@ -98,7 +103,14 @@ extension Redactor {
         return out == bytes ? text : String(decoding: out, as: UTF8.self)
     }
 
-    func redactURL(_ url: String, fragmentAware: Bool, depth: Int) -> String {
+    /// An `error_uri` (RFC 6749 §5.2): a link to the provider's page about the error. Its `code`
+    /// parameter is an error number (Microsoft's `…/error?code=9002327`), kept; everything else in
+    /// it is judged as in any URL.
+    func redactErrorReference(_ url: String) -> String {
+        redactURL(url, fragmentAware: true, depth: 0, errorReference: true)
+    }
+
+    func redactURL(_ url: String, fragmentAware: Bool, depth: Int, errorReference: Bool = false) -> String {
         var rest = url
         var fragment: String?
         if fragmentAware, let (before, after) = url.splitOnce("#") {
@@ -111,7 +123,7 @@ extension Redactor {
             query = after
         }
         var out = scanText(redactUserinfo(rest), jsonPairs: false)
-        if let query { out += "?" + redactParams(query, depth: depth, jsonPairs: false) }
+        if let query { out += "?" + redactParams(query, depth: depth, jsonPairs: false, errorReference: errorReference) }
         if let fragment {
             // `#/callback?code=…`: a hash-routed single-page app keeps a path and a query there.
             let scalars = fragment.unicodeScalars

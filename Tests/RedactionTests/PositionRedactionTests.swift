@@ -112,6 +112,23 @@ import TokentapCore
         #expect(r.hasSuffix("&error_uri=https%3A%2F%2Fx%2Ferror%3Fcode%3D42"))
     }
 
+    @Test("error_uri keeps only its error number: other secrets inside it are still secrets")
+    func errorURIOtherSecrets() {
+        let secret = "EURI-SECRET-123"
+        let ph = redactor.placeholder(role: "access_token", value: secret)
+        let json = #"{"error":"x","error_uri":"https://idp.example/err?code=42&access_token=\#(secret)"}"#
+        let out = String(decoding: redactor.redactBody(Data(json.utf8), contentType: "application/json"), as: UTF8.self)
+        #expect(out == #"{"error":"x","error_uri":"https://idp.example/err?code=42&access_token=\#(ph)"}"#)
+        let form = "error=x&error_uri=" + "https://idp.example/err?code=42&access_token=\(secret)".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+        let redactedForm = redactor.redactForm(form)
+        #expect(!redactedForm.contains(secret) && redactedForm.contains("code%3D42"))
+        let text = String(decoding: redactor.redactBody(Data("error_uri: https://idp.example/err?code=42&access_token=\(secret)\n".utf8),
+                                                        contentType: "text/plain"), as: UTF8.self)
+        #expect(text == "error_uri: https://idp.example/err?code=42&access_token=\(ph)\n")
+        #expect(redactor.redactValue("https://idp.example/err?code=42&access_token=\(secret)", named: "error_uri")
+                == "https://idp.example/err?code=42&access_token=\(ph)")
+    }
+
     @Test("Basic: the password is fingerprinted after RFC 6749 §2.3.1 form-decoding")
     func basicFormDecoded() {
         let secret = "s3cr3t/with+plus=and%"
