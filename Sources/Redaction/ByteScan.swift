@@ -248,6 +248,7 @@ extension Redactor {
     /// `name: "value"` with a bare name (quoted `"value"`, `'value'` or `\"value\"`): JavaScript
     /// object literals (`{accessToken: "…"}` in a page's script), GraphQL arguments
     /// (`login(email: "…", password: "…")`, also inside a JSON `query` string), YAML flow mappings.
+    /// A `code` whose value is an error identifier (`Redactor.isErrorCode`) is kept.
     private func replaceBarePairs(_ b: [UInt8]) -> [UInt8] {
         var edits: [(Range<Int>, String)] = []
         var i = 0
@@ -263,7 +264,10 @@ extension Redactor {
             while p < b.count, b[p] == 0x20 || b[p] == 0x09 { p += 1 }
             guard let (inner, end) = Self.quotedValue(b, at: p),
                   let role = SecretClassifier.role(forName: String(decoding: b[s..<colon], as: UTF8.self)) else { continue }
-            if let r = replacement(role: role, value: String(decoding: b[inner], as: UTF8.self)) { edits.append((inner, r)) }
+            let value = String(decoding: b[inner], as: UTF8.self)
+            // `code: "oauthError"`: an error identifier (a provider-error finding's evidence line, a
+            // JavaScript error object's `code: "ECONNRESET"`), not an authorization code.
+            if !(role == "code" && Self.isErrorCode(value)), let r = replacement(role: role, value: value) { edits.append((inner, r)) }
             i = max(i, end)
         }
         return ByteScan.apply(edits, to: b)

@@ -129,6 +129,21 @@ import TokentapCore
                 == "https://idp.example/err?code=42&access_token=\(ph)")
     }
 
+    @Test("a provider-error evidence line `code: \"oauthError\"` stays readable; a real code does not")
+    func envelopeCodeLine() {
+        #expect(redactor.redactText(#"code: "oauthError""#) == #"code: "oauthError""#)
+        #expect(redactor.redactText(#"code: "SplxlOBeZQQYbYS6WxSbIA""#) != #"code: "SplxlOBeZQQYbYS6WxSbIA""#)
+        let body = #"{"code":"oauthError","message":"Invalid authorization code.","status":401,"type":"error"}"#
+        let finding = Finding(rule: "provider-error", severity: .info, confidence: .certain, exchange: 1, title: "Miro answered with an error",
+                              evidence: ["HTTP 401", "code: \"oauthError\"", "message: \"Invalid authorization code.\""], fix: "", reference: "")
+        let (e, fallbacks) = redactor.redactChecked(exchange(target: "/v1/oauth/token?code=abcdefghijk", status: 401,
+                                                             responseHeaders: [("Content-Type", "application/json")],
+                                                             responseBody: body, findings: [finding]))
+        #expect(fallbacks.isEmpty)
+        #expect(String(decoding: e.response.body, as: UTF8.self) == body)
+        #expect(e.findings[0].evidence[1] == "code: \"oauthError\"")
+    }
+
     @Test("Basic: the password is fingerprinted after RFC 6749 §2.3.1 form-decoding")
     func basicFormDecoded() {
         let secret = "s3cr3t/with+plus=and%"
