@@ -52,8 +52,7 @@ public struct ProxyStatus: Codable, Sendable, Equatable {
     /// Sends the identity request to `address` and returns the status it answers, or nil when
     /// nothing answers there, or something that is not a tokentap proxy (within `timeout`).
     public static func probe(_ address: HostPort, timeout: TimeAmount = .seconds(3)) async -> ProxyStatus? {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer { group.shutdownGracefully { _ in } }
+        let group = MultiThreadedEventLoopGroup.singleton
         let collector = StatusCollector()
         do {
             let channel = try await ClientBootstrap(group: group)

@@ -187,7 +187,8 @@ final class RunningProxy: Sendable {
         var stateFile: ProxyStateFile?
         if writeStateFile {
             let file = ProxyStateFile(home: home)
-            if let other = await file.liveProxy() {
+            // (A stale file may name this very address: then it is this proxy that answers.)
+            if let other = await file.liveProxy(), other.pid != status.pid {
                 warn("tokentap: another proxy (pid \(other.pid), session \(other.session)) is running at \(other.address) and owns \(file.url.path); this one writes no state file, so `tokentap run` attaches to that one")
             } else {
                 do {

@@ -280,6 +280,14 @@ final class RunEndToEndTests {
         // Something listens there, but it is not tokentap (the sandbox speaks TLS).
         let other = try run.run(["--attach", "127.0.0.1:\(run.rig.sandbox.port)"], ["true"])
         #expect(other.status == 1, "\(other.stderr)")
+
+        // A new proxy on the stale file's very address takes the file over (it answers for itself).
+        let again = try ServerProcess(["proxy", "--home", run.home, "--listen", "127.0.0.1:\(port)", "--session", "again"])
+        let state = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run.home + "/recordings/proxy.json"))) as? [String: Any])
+        #expect((state["pid"] as? NSNumber)?.int32Value == again.process.processIdentifier, "\(state)")
+        #expect(state["session"] as? String == "again")
+        #expect(!again.errorText.withLockedValue { $0.contains("another proxy") })
+        #expect(again.stop() == 0)
     }
 
     // MARK: - the process
@@ -344,7 +352,12 @@ final class RunEndToEndTests {
             try eventually(seconds) { output.withLockedValue { $0.contains(needle) } }
         }
 
+        /// The exit status of `script` (`-e`: the command's), or -1 when it did not end within 60 s.
         func wait() -> Int32 {
+            if !((try? eventually(60) { !process.isRunning }) ?? false) {
+                kill(process.processIdentifier, SIGKILL)  // and fail (its reaping is Foundation's business)
+                return -1
+            }
             process.waitUntilExit()
             try? input.fileHandleForWriting.close()
             return process.terminationStatus
