@@ -9,6 +9,7 @@ import Foundation
 /// `POSIX_SPAWN_SETPGROUP`), so it keeps the terminal: it can read from it, and Ctrl-C reaches it
 /// (`Foundation.Process` would put it in a background group of its own).
 public struct ChildProcess: Sendable {
+    /// The command's process id.
     public let pid: pid_t
 
     /// Why a command could not start; `exitStatus` is the shell's convention (127, 126).

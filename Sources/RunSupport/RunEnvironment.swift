@@ -28,6 +28,7 @@ public struct RunEnvironment: Sendable {
     /// The folder holding the generated `sitecustomize.py`; nil: Python is not hooked.
     public var pythonHook: String?
 
+    /// Values as `prepare` computes them; paths are absolute.
     public init(proxyURL: String, intercept: [HostPattern], bundle: String, nodeExtraCertificates: String, wgetrc: String,
                 pythonHook: String?) {
         self.proxyURL = proxyURL
@@ -158,8 +159,10 @@ public enum CABundle {
 /// of their content: a file a running command uses never changes under it, and two runs with
 /// different environments never overwrite each other's.
 public struct GeneratedFiles: Sendable {
+    /// `<home>/run`.
     public let folder: URL
 
+    /// The generated-files folder of `home` (created on first write).
     public init(home: Home) {
         folder = home.url.appendingPathComponent("run", isDirectory: true)
     }

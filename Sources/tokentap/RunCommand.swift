@@ -115,6 +115,7 @@ struct RunCommand: AsyncParsableCommand {
         signal(SIGQUIT, SIG_IGN)
         let forwarder = SignalForwarder(signals: [SIGTERM, SIGHUP])
         let status: Int32
+        var ran = true
         do {
             let child = try ChildProcess.spawn(command, environment: environment)
             forwarder.start(forwardingTo: child)
@@ -122,11 +123,14 @@ struct RunCommand: AsyncParsableCommand {
         } catch let error as ChildProcess.SpawnError {
             warn("tokentap: \(error)")
             status = error.exitStatus
+            ran = false
         }
         forwarder.stop()
         if let running { await running.stop() }
-        await RunSummary.print(database: database, session: session, since: started, intercept: intercept,
-                               command: executable, settle: running == nil)
+        if ran {
+            await RunSummary.print(database: database, session: session, since: started, intercept: intercept,
+                                   command: executable, settle: running == nil)
+        }
         Glibc.exit(status)
     }
 }

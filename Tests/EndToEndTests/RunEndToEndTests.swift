@@ -172,6 +172,25 @@ final class RunEndToEndTests {
         try run.expectTokenExchangeRecorded(session: "miro", code: code)
     }
 
+    @Test("a patch that fails prints one `tokentap: python hook:` line and leaves the module and the program as they were")
+    func hookFailure() throws {
+        // An `aiohttp` the hook does not expect: its ClientSession has no `_request`.
+        let fake = try makeTemporaryDirectory("tokentap-fake-aiohttp")
+        let package = fake.appendingPathComponent("aiohttp")
+        try FileManager.default.createDirectory(at: package, withIntermediateDirectories: true)
+        try "".write(to: package.appendingPathComponent("__init__.py"), atomically: true, encoding: .utf8)
+        try "class ClientSession:\n    pass\n".write(to: package.appendingPathComponent("client.py"), atomically: true, encoding: .utf8)
+        let interpreter = try SandboxRig.pythonInterpreter()
+        let result = try run.run([], [interpreter, "-c", "import aiohttp.client, urllib3; print('still running', aiohttp.client.ClientSession.__init__ is object.__init__)"],
+                                 environment: ["PYTHONPATH": fake.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.text == "still running True\n", "\(result.text)")
+        let hookLines = result.stderr.split(separator: "\n").filter { $0.hasPrefix("tokentap: python hook: ") }
+        #expect(hookLines.count == 1, "\(result.stderr)")
+        #expect(hookLines.first?.contains("aiohttp.client") == true, "\(result.stderr)")
+        #expect(!result.stderr.contains("Traceback"), "\(result.stderr)")
+    }
+
     @Test("python -I is not hooked: miro-api goes around the proxy and the summary names the likely reasons")
     func isolatedPython() throws {
         let code = try run.code(session: "isolated")
