@@ -367,13 +367,13 @@ final class RunEndToEndTests {
 
         func type(_ text: String) { input.fileHandleForWriting.write(Data(text.utf8)) }
 
-        func waitForOutput(_ needle: String, seconds: Double = 30) throws -> Bool {
-            try eventually(seconds) { output.withLockedValue { $0.contains(needle) } }
+        func waitForOutput(_ needle: String, seconds: Double = 30) -> Bool {
+            eventually(seconds) { output.withLockedValue { $0.contains(needle) } }
         }
 
         /// The exit status of `script` (`-e`: the command's), or -1 when it did not end within 60 s.
         func wait() -> Int32 {
-            if !((try? eventually(60) { !process.isRunning }) ?? false) {
+            if !eventually(60, { !process.isRunning }) {
                 kill(process.processIdentifier, SIGKILL)  // and fail (its reaping is Foundation's business)
                 return -1
             }
@@ -387,7 +387,7 @@ final class RunEndToEndTests {
     func readsTheTerminal() throws {
         let line = "\(shellWord(tokentapBinary)) run --home \(shellWord(run.home)) -- sh -c 'echo ready; read answer; echo \"got:$answer\"'"
         let terminal = try Terminal(line, environment: environmentWithoutProxySettings())
-        #expect(try terminal.waitForOutput("ready"), "\(terminal.output.withLockedValue { $0 })")
+        #expect(terminal.waitForOutput("ready"), "\(terminal.output.withLockedValue { $0 })")
         terminal.type("hello tokentap\n")
         #expect(terminal.wait() == 0, "\(terminal.output.withLockedValue { $0 })")
         #expect(terminal.output.withLockedValue { $0.contains("got:hello tokentap") }, "\(terminal.output.withLockedValue { $0 })")
@@ -400,7 +400,7 @@ final class RunEndToEndTests {
         let script = "curl -sS -o /dev/null \(shellWord("\(SandboxRig.authorizeURL)?\(query)")); echo ready; sleep 60"
         let line = "\(shellWord(tokentapBinary)) run --home \(shellWord(run.home)) \(options) -- sh -c \(shellWord(script))"
         let terminal = try Terminal(line, environment: environmentWithoutProxySettings())
-        #expect(try terminal.waitForOutput("ready"), "\(terminal.output.withLockedValue { $0 })")
+        #expect(terminal.waitForOutput("ready"), "\(terminal.output.withLockedValue { $0 })")
         terminal.type("\u{03}")
         let status = terminal.wait()
         let text = terminal.output.withLockedValue { $0 }
