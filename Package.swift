@@ -81,11 +81,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // `tokentap run`: the command's environment (proxy, CA bundle, wgetrc, Python hook) and
+        // the child process in tokentap's own process group.
+        .target(
+            name: "RunSupport",
+            dependencies: ["TokentapCore", "ProxyServer", .product(name: "Crypto", package: "swift-crypto")]
+        ),
+        .testTarget(name: "RunSupportTests", dependencies: ["RunSupport", "ProxyServer", "TokentapCore"]),
         .executableTarget(
             name: "tokentap",
             dependencies: [
                 "TokentapCore", "CertificateAuthority", "ProxyServer", "Recording", "Redaction",
-                "OAuthDiagnosis", "Sandbox",
+                "OAuthDiagnosis", "Sandbox", "RunSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -523,7 +523,7 @@ extension RuleContext {
         guard !lower.contains("upstream") else { return }
         let ua = ex.request.headers.first(named: "User-Agent")?.lowercased() ?? ""
         var hint = "Trust the tokentap CA (`tokentap ca`) in the client's runtime: Python requests REQUESTS_CA_BUNDLE, Node NODE_EXTRA_CA_CERTS, curl --cacert/CURL_CA_BUNDLE, Java -Djavax.net.ssl.trustStore, Go/OpenSSL SSL_CERT_FILE; or run it with `tokentap run`."
-        if ua.contains("python") { hint = "Python does not trust the tokentap CA: set REQUESTS_CA_BUNDLE / SSL_CERT_FILE to certs/tokentap-bundle.pem, or use `tokentap run`." }
+        if ua.contains("python") { hint = "Python does not trust the tokentap CA: set REQUESTS_CA_BUNDLE / SSL_CERT_FILE to the bundle `tokentap ca` prints, or use `tokentap run`." }
         else if ua.contains("node") || ua.contains("axios") || ua.contains("undici") { hint = "Node does not trust the tokentap CA: set NODE_EXTRA_CA_CERTS=certs/tokentap-ca.pem, or use `tokentap run`." }
         else if ua.contains("curl") { hint = "curl does not trust the tokentap CA: pass --cacert certs/tokentap-ca.pem (or CURL_CA_BUNDLE)." }
         else if ua.contains("java") || ua.contains("okhttp") { hint = "Java does not trust the tokentap CA: import it into a trust store and pass -Djavax.net.ssl.trustStore." }

@@ -65,6 +65,9 @@ final class ConnectHandler: ChannelInboundHandler, RemovableChannelHandler {
                 state = .awaitingEnd(authority)
             } else if AbsoluteURI(head.uri) != nil {
                 startForwarding(context: context, data: data)
+            } else if head.method == .GET, head.uri == ProxyStatus.identityPath,
+                      let document = env.statusDocument.withLockedValue({ $0 }) {
+                answerIdentity(document, context: context)
             } else {
                 reject(context: context, reason: head.uri.hasPrefix("/")
                        ? "tokentap is a proxy: send requests through it (HTTPS_PROXY=http://\(env.listenDescription)) or use `tokentap run -- COMMAND`"
@@ -108,6 +111,17 @@ final class ConnectHandler: ChannelInboundHandler, RemovableChannelHandler {
         var buffer = context.channel.allocator.buffer(capacity: text.utf8.count)
         buffer.writeString(text)
         return context.writeAndFlush(wrapOutboundOut(buffer))
+    }
+
+    /// Answers the identity request with the status JSON, and closes (not recorded).
+    private func answerIdentity(_ document: Data, context: ChannelHandlerContext) {
+        state = .done
+        let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n"
+            + "Content-Length: \(document.count)\r\nConnection: close\r\n\r\n"
+        var buffer = context.channel.allocator.buffer(capacity: head.utf8.count + document.count)
+        buffer.writeString(head)
+        buffer.writeBytes(document)
+        context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 
     private func reject(context: ChannelHandlerContext, reason: String, uri: String, status: String = "400 Bad Request") {

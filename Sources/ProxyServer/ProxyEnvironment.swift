@@ -15,6 +15,8 @@ final class ProxyEnvironment: @unchecked Sendable {
     let logger: Logger
     /// Filled in once the listener is bound; used in messages.
     let boundAddress = NIOLockedValueBox<String>("")
+    /// The identity answer (`GET /__tokentap/status`), once the owner has set it.
+    let statusDocument = NIOLockedValueBox<Data?>(nil)
     /// Opens the upstream socket of a blind tunnel with `glue` as its only handler. Replaceable
     /// so the CONNECT state machine can be unit-tested on `EmbeddedChannel`s.
     var tunnelConnector: (_ target: HostPort, _ eventLoop: EventLoop, _ glue: GlueHandler) -> EventLoopFuture<Channel>

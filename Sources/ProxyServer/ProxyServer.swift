@@ -71,6 +71,13 @@ public final class ProxyServer: Sendable {
         return address
     }
 
+    /// What the proxy answers to the identity request `GET /__tokentap/status` (origin form, sent
+    /// to the proxy itself): `200` with this status as JSON. Until it is set, that request gets the
+    /// `400` every origin-form request gets.
+    public func setStatus(_ status: ProxyStatus) {
+        env.statusDocument.withLockedValue { $0 = status.encoded() }
+    }
+
     /// `HOST:PORT` for the `listening on` line (`[::1]:PORT` for IPv6).
     public static func describe(_ address: SocketAddress) -> String {
         let ip = address.ipAddress ?? "?"

@@ -2,6 +2,7 @@ import ArgumentParser
 import CertificateAuthority
 import Foundation
 import ProxyServer
+import RunSupport
 import TokentapCore
 
 /// Paths of the files tokentap keeps in `certs/`.
@@ -14,7 +15,6 @@ struct CertificatePaths {
     /// The intermediate's key (for a CA of before name constraints, the self-signed CA's key).
     var caKey: URL { home.certs.appendingPathComponent("tokentap-ca-key.pem") }
     var fingerprintKey: URL { home.certs.appendingPathComponent("tokentap-fingerprint.key") }
-    var bundle: URL { home.certs.appendingPathComponent("tokentap-bundle.pem") }
     var sandboxCA: URL { home.certs.appendingPathComponent("sandbox-ca.pem") }
     var sandboxCAKey: URL { home.certs.appendingPathComponent("sandbox-ca-key.pem") }
 
@@ -108,10 +108,10 @@ struct CertificatePaths {
     }
 }
 
-struct CACommand: ParsableCommand {
+struct CACommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ca",
-        abstract: "Show tokentap's CA certificate and how to trust it (created on first use).",
+        abstract: "Show tokentap's CA, its name constraints, and the settings that make a client use tokentap (created on first use).",
         discussion: """
         The CA is a root (the certificate to trust) and an intermediate that signs the leaves; both carry critical \
         name constraints permitting only miro.com, the --intercept patterns given when it was issued, localhost, \
@@ -132,7 +132,7 @@ struct CACommand: ParsableCommand {
 
     @OptionGroup var homeOptions: HomeOptions
 
-    func run() throws {
+    func run() async throws {
         let patterns: [HostPattern]
         do { patterns = try intercept.map { try HostPattern(parsing: $0) } } catch let error as ConfigurationError {
             throw CLIFailure.usage(error.description)
@@ -147,7 +147,8 @@ struct CACommand: ParsableCommand {
         if patterns.contains(where: { $0.permittedSubtree == nil }) {
             throw CLIFailure.usage("--intercept '*' cannot be name-constrained: run `tokentap ca --reissue --unconstrained` for a CA that signs for any name (anyone who copies its key can then impersonate every site to machines that trust it)")
         }
-        let paths = CertificatePaths(home: try homeOptions.resolve())
+        let home = try homeOptions.resolve()
+        let paths = CertificatePaths(home: home)
         let hadCA = paths.caExists
         let permitting: PermittedNames? = unconstrained ? nil : PermittedNames.tokentap(adding: patterns.compactMap(\.permittedSubtree))
         let (authority, created) = try paths.loadAuthority(permitting: permitting, reissue: reissue)
@@ -183,22 +184,56 @@ struct CACommand: ParsableCommand {
         tokentap CA:  \(ca) (the root: the certificate to trust)
         \(chain)
         permits:      \(CertificatePaths.describe(authority.layout))
-        home:         \(paths.home.url.path) (from \(paths.home.source.rawValue))
+        home:         \(home.url.path) (from \(home.source.rawValue))
+        """)
+        // The settings `tokentap run` gives a command, for apps started another way.
+        let live = await ProxyStateFile(home: home).liveProxy()
+        let address = live?.address ?? "127.0.0.1:8877"
+        let intercept = (live?.intercept ?? HostPattern.defaults.map(\.pattern)).compactMap { try? HostPattern(parsing: $0) }
+        guard let caPEM = try? String(contentsOf: paths.caCertificate, encoding: .utf8) else {
+            throw CLIFailure.runtime("cannot read \(ca): run `tokentap ca --reissue` to make a new CA")
+        }
+        let prepared: RunEnvironment
+        do {
+            prepared = try RunEnvironment.prepare(base: ProcessInfo.processInfo.environment, proxyURL: "http://\(address)",
+                                                  intercept: intercept, caPEM: caPEM, files: GeneratedFiles(home: home)).0
+        } catch {
+            throw CLIFailure.runtime("cannot write the generated files in \(GeneratedFiles(home: home).folder.path): \(error)")
+        }
+        let q = shellQuoted
+        let proxy = q(prepared.proxyURL)
+        let bundle = q(prepared.bundle)
+        print("""
 
-        Trust it only on this machine, for the apps you debug:
-          curl              curl --proxy http://127.0.0.1:8877 --cacert \(ca) https://api.miro.com/...
-          Python requests   export REQUESTS_CA_BUNDLE=\(paths.bundle.path)   (system roots + this CA; `tokentap run` writes it)
-          Python ssl/httpx  export SSL_CERT_FILE=\(paths.bundle.path)
-          Node.js           export NODE_EXTRA_CA_CERTS=\(ca)
-          Java              keytool -importcert -alias tokentap -file \(ca) -cacerts -storepass changeit -noprompt
-          Debian system     sudo cp \(ca) /usr/local/share/ca-certificates/tokentap.crt && sudo update-ca-certificates
-          Chrome/Chromium   certutil -d sql:$HOME/.pki/nssdb -A -t "C,," -n tokentap -i \(ca)
-                            (or Settings > Privacy and security > Security > Manage certificates > Authorities > Import)
+        `tokentap run -- COMMAND` sets all of this for one command. For an app you start another way, with
+        \(live == nil ? "`tokentap proxy` listening on \(address)" : "the proxy running at \(address) (session \(live!.session))"), paste into its shell:
+          export HTTPS_PROXY=\(proxy) https_proxy=\(proxy) HTTP_PROXY=\(proxy) http_proxy=\(proxy) ALL_PROXY=\(proxy) all_proxy=\(proxy)
+          export SSL_CERT_FILE=\(bundle) REQUESTS_CA_BUNDLE=\(bundle) CURL_CA_BUNDLE=\(bundle)
+          export GIT_SSL_CAINFO=\(bundle) AWS_CA_BUNDLE=\(bundle) DENO_CERT=\(bundle)
+          export NODE_EXTRA_CA_CERTS=\(q(prepared.nodeExtraCertificates)) WGETRC=\(q(prepared.wgetrc))
+        """)
+        if let hook = prepared.pythonHook {
+            print("""
+              export TOKENTAP_PROXY=\(proxy) TOKENTAP_CA_BUNDLE=\(bundle) PYTHONPATH=\(q(hook))${PYTHONPATH:+:$PYTHONPATH}
+            """)
+        }
+        print("""
+        (the bundle is the system roots + certificates your SSL_CERT_FILE, REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE and
+        NODE_EXTRA_CA_CERTS named + tokentap's CA; the Python hook routes urllib3, aiohttp and certifi users)
+
+        Or one client at a time:
+          curl              curl --proxy http://\(address) --cacert \(q(ca)) https://api.miro.com/...
+          Debian system     sudo cp \(q(ca)) /usr/local/share/ca-certificates/tokentap.crt && sudo update-ca-certificates
           Firefox           Settings > Privacy & Security > Certificates > View Certificates > Authorities > Import
                             (tick "Trust this CA to identify websites")
-        Or let `tokentap run -- COMMAND` set the proxy and trust variables for one command.
         To intercept hosts outside `permits`, issue a new CA: `tokentap ca --reissue --intercept PATTERN...`.
         Remove the trust when you are done; `tokentap ca --reissue` makes a new CA.
         """)
     }
+}
+
+/// `text` as one shell word: single-quoted when it holds anything but safe characters.
+func shellQuoted(_ text: String) -> String {
+    if !text.isEmpty, text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "/._-:=@%+,".contains($0)) }) { return text }
+    return "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
 }

@@ -24,23 +24,29 @@ struct ProxyOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Session name (default: the start time, YYYYMMDD-HHMMSS).", valueName: "NAME"))
     var session: String?
 
-    @Option(name: .customLong("max-body"), help: ArgumentHelp("Bytes of each body to record.", valueName: "BYTES"))
-    var maxBody: Int = 1 << 20
+    @Option(name: .customLong("max-body"), help: ArgumentHelp("Bytes of each body to record (default: 1048576).", valueName: "BYTES"))
+    var maxBody: Int?
 
     @Flag(name: .customLong("keep-secrets"), help: "Store raw secrets locally (exports stay redacted). Loud on purpose.")
     var keepSecrets = false
 
-    @Option(name: .customLong("upstream-timeout"), help: ArgumentHelp("Seconds to wait for an upstream to connect or answer (504 after).", valueName: "SECONDS"))
-    var upstreamTimeout: Double = 30
+    @Option(name: .customLong("upstream-timeout"), help: ArgumentHelp("Seconds to wait for an upstream to connect or answer (504 after; default: 30).", valueName: "SECONDS"))
+    var upstreamTimeout: Double?
 
-    @Option(name: .customLong("client-timeout"), help: ArgumentHelp("Close client connections idle this long.", valueName: "SECONDS"))
-    var clientTimeout: Double = 60
+    @Option(name: .customLong("client-timeout"), help: ArgumentHelp("Close client connections idle this long (default: 60).", valueName: "SECONDS"))
+    var clientTimeout: Double?
 
     @Flag(name: .customLong("allow-remote"), help: "Allow listening on a non-loopback address.")
     var allowRemote = false
 
     @Flag(name: .customLong("insecure-upstream"), help: "Do NOT verify upstream certificates (printed on every line it affects).")
     var insecureUpstream = false
+
+    /// True when any proxy option was given (`run` then starts its own proxy instead of attaching).
+    var isSpecified: Bool {
+        listen != nil || !intercept.isEmpty || !mapRemote.isEmpty || !upstreamCA.isEmpty || session != nil || maxBody != nil
+            || keepSecrets || upstreamTimeout != nil || clientTimeout != nil || allowRemote || insecureUpstream
+    }
 
     /// Validates every option and builds the proxy configuration. Bad values: `CLIFailure.usage`.
     func configuration(defaultListen: String, now: Date = Date()) throws -> ProxyConfiguration {
@@ -70,6 +76,9 @@ struct ProxyOptions: ParsableArguments {
         } else {
             config.session = Self.defaultSessionName(now)
         }
+        let maxBody = self.maxBody ?? (1 << 20)
+        let upstreamTimeout = self.upstreamTimeout ?? 30
+        let clientTimeout = self.clientTimeout ?? 60
         guard maxBody >= 0 else { throw CLIFailure.usage("invalid value '\(maxBody)' for --max-body: expected a byte count >= 0") }
         config.maxBody = maxBody
         guard upstreamTimeout > 0, upstreamTimeout.isFinite else {
@@ -116,7 +125,7 @@ struct ProxyCommand: AsyncParsableCommand {
         let home = try homeOptions.resolve()
         let signals = TerminationSignals.install()
         let running = try await RunningProxy.start(config: config, home: home, keepSecrets: options.keepSecrets,
-                                                   announce: true)
+                                                   announce: true, writeStateFile: true)
         await signals.wait()
         await running.stop()
     }
@@ -129,23 +138,31 @@ final class RunningProxy: Sendable {
     let group: MultiThreadedEventLoopGroup
     let address: String
     let paths: CertificatePaths
+    /// What the identity request answers (and `recordings/proxy.json` holds when this proxy wrote it).
+    let status: ProxyStatus
+    /// The state file this proxy wrote and removes on exit (nil: it wrote none).
+    let stateFile: ProxyStateFile?
 
     private init(server: ProxyServer, pipeline: CapturePipeline, group: MultiThreadedEventLoopGroup, address: String,
-                 paths: CertificatePaths) {
+                 paths: CertificatePaths, status: ProxyStatus, stateFile: ProxyStateFile?) {
         self.server = server
         self.pipeline = pipeline
         self.group = group
         self.address = address
         self.paths = paths
+        self.status = status
+        self.stateFile = stateFile
     }
 
     /// Loads the CA, opens the store, binds the listener and prints the start-up lines, the last
-    /// one being `listening on HOST:PORT` (when `announce`).
+    /// one being `listening on HOST:PORT` (when `announce`). With `writeStateFile` (`tokentap
+    /// proxy`), writes `recordings/proxy.json` before that line, unless it names another live proxy.
     ///
     /// - Throws: `CLIFailure.usage` (exit 2) when the CA's name constraints do not permit an
     ///   `--intercept` pattern (`CertificatePaths.authority(for:)`); a CA without constraints gets
     ///   one warning line on stderr instead.
-    static func start(config: ProxyConfiguration, home: Home, keepSecrets: Bool, announce: Bool) async throws -> RunningProxy {
+    static func start(config: ProxyConfiguration, home: Home, keepSecrets: Bool, announce: Bool,
+                      writeStateFile: Bool = false) async throws -> RunningProxy {
         let paths = CertificatePaths(home: home)
         // Exit 2 when the CA cannot sign for an --intercept pattern (name constraints).
         let (authority, created) = try paths.authority(for: config)
@@ -169,6 +186,25 @@ final class RunningProxy: Sendable {
             throw CLIFailure.runtime("cannot start the proxy: \(error)")
         }
         let address = ProxyServer.describe(bound)
+        let status = ProxyStatus(address: address, pid: getpid(), session: config.session, home: home.url.path,
+                                 version: Tokentap.version, started: Date(),
+                                 intercept: config.interceptPatterns.map(\.description))
+        server.setStatus(status)
+        var stateFile: ProxyStateFile?
+        if writeStateFile {
+            let file = ProxyStateFile(home: home)
+            // (A stale file may name this very address: then it is this proxy that answers.)
+            if let other = await file.liveProxy(), other.pid != status.pid {
+                warn("tokentap: another proxy (pid \(other.pid), session \(other.session)) is running at \(other.address) and owns \(file.url.path); this one writes no state file, so `tokentap run` attaches to that one")
+            } else {
+                do {
+                    try file.write(status)
+                    stateFile = file
+                } catch {
+                    warn("tokentap: cannot write \(file.url.path) (\(error)): `tokentap run` will not find this proxy; use `tokentap run --attach \(address)`")
+                }
+            }
+        }
         if announce {
             if created { print("created a new CA: \(paths.caCertificate.path) (see `tokentap ca` to trust it)") }
             print("tokentap \(Tokentap.version), home \(home.url.path)")
@@ -183,13 +219,15 @@ final class RunningProxy: Sendable {
             print("session: \(config.session)")
             print("listening on \(address)")
         }
-        return RunningProxy(server: server, pipeline: pipeline, group: group, address: address, paths: paths)
+        return RunningProxy(server: server, pipeline: pipeline, group: group, address: address, paths: paths,
+                            status: status, stateFile: stateFile)
     }
 
 
 
     /// Closes the listener, lets in-flight exchanges finish (5 s at most), flushes the recording.
     func stop() async {
+        stateFile?.remove(ifItNames: status)
         await server.shutdown(grace: .seconds(5))
         let backlog = pipeline.backlog
         if backlog > 0 { warn("stopping: recording the last \(backlog) exchange(s) to \(pipeline.store.path.path)") }
@@ -239,5 +277,40 @@ final class TerminationSignals: @unchecked Sendable {
                 lock.unlock()
             }
         }
+    }
+}
+
+/// `recordings/proxy.json`: how `run` (and `browser`) find the running `tokentap proxy` of a home
+/// (design.md, "State file"). Written atomically, mode 0600; removed on exit. Whether the proxy it
+/// names is alive is decided by the identity request, not by the PID.
+struct ProxyStateFile: Sendable {
+    let url: URL
+
+    init(home: Home) {
+        url = home.recordings.appendingPathComponent("proxy.json")
+    }
+
+    /// The status the file holds, or nil when there is none (or it does not parse).
+    func read() -> ProxyStatus? {
+        guard let data = try? Data(contentsOf: url) else { return nil }
+        return ProxyStatus.decode(data)
+    }
+
+    /// The proxy the file names, when it answers the identity request (a stale file: nil).
+    func liveProxy() async -> ProxyStatus? {
+        guard let named = read(), let address = try? HostPort(parsing: named.address, option: "proxy.json") else { return nil }
+        return await ProxyStatus.probe(address)
+    }
+
+    func write(_ status: ProxyStatus) throws {
+        var data = status.encoded()
+        data.append(0x0A)
+        try FileSystem.writeAtomically(data, to: url, mode: 0o600)
+    }
+
+    /// Removes the file when it still names `status` (another proxy may have taken it over).
+    func remove(ifItNames status: ProxyStatus) {
+        guard let current = read(), current.pid == status.pid, current.address == status.address else { return }
+        try? FileManager.default.removeItem(at: url)
     }
 }

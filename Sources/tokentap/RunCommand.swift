@@ -1,6 +1,11 @@
 import ArgumentParser
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import ProxyServer
+import Recording
+import RunSupport
 import TokentapCore
 
 struct RunCommand: AsyncParsableCommand {
@@ -8,14 +13,18 @@ struct RunCommand: AsyncParsableCommand {
         commandName: "run",
         abstract: "Run one command with its HTTP(S) traffic going through tokentap.",
         discussion: """
-        Starts a proxy on a free loopback port (or uses --attach HOST:PORT), then runs COMMAND with HTTPS_PROXY, \
-        HTTP_PROXY, SSL_CERT_FILE, REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE and NODE_EXTRA_CA_CERTS set so curl, Python and \
-        Node trust tokentap's CA. Exits with the command's exit code.
+        Without proxy options or --attach, uses the `tokentap proxy` of this home when it answers (recordings/proxy.json), \
+        else starts a proxy of its own on a free loopback port. COMMAND runs in tokentap's process group, with the terminal, \
+        and with HTTPS_PROXY/HTTP_PROXY/ALL_PROXY, a CA bundle (system roots + certificates the environment named + tokentap's \
+        CA) in SSL_CERT_FILE, REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, GIT_SSL_CAINFO, AWS_CA_BUNDLE, DENO_CERT, \
+        NODE_EXTRA_CA_CERTS, a wgetrc (WGETRC) and a Python hook (PYTHONPATH) that routes urllib3, aiohttp and certifi users. \
+        Exits with the command's status (126 not executable, 127 not found, 128+N killed by signal N) after one summary line \
+        on stderr.
         """)
 
     @OptionGroup var options: ProxyOptions
 
-    @Option(help: ArgumentHelp("Use a proxy that is already running instead of starting one.", valueName: "HOST:PORT"))
+    @Option(help: ArgumentHelp("Use the tokentap proxy running there (no proxy options then).", valueName: "HOST:PORT"))
     var attach: String?
 
     @OptionGroup var homeOptions: HomeOptions
@@ -27,70 +36,171 @@ struct RunCommand: AsyncParsableCommand {
         guard let executable = command.first else {
             throw CLIFailure.usage("give the command to run after --, e.g. tokentap run -- python app.py")
         }
+        if attach != nil && options.isSpecified {
+            throw CLIFailure.usage("--attach uses a running proxy as it was started: drop the proxy options, or drop --attach to start a proxy with them")
+        }
         let home = try homeOptions.resolve()
-        let paths = CertificatePaths(home: home)
-        var running: RunningProxy?
-        let proxyAddress: String
+        let started = Date()
+
+        // Which proxy: --attach, the live proxy of proxy.json, or one of our own.
+        var attached: ProxyStatus?
         if let attach {
             let target: HostPort
             do { target = try HostPort(parsing: attach, option: "--attach") } catch let error as ConfigurationError {
                 throw CLIFailure.usage(error.description)
             }
-            _ = try paths.loadAuthority()
-            proxyAddress = target.description
+            guard let status = await ProxyStatus.probe(target) else {
+                throw CLIFailure.runtime("no tokentap proxy answers at \(target): start one there with `tokentap proxy --listen \(target)`, or leave out --attach and `run` starts its own")
+            }
+            attached = status
+        } else {
+            let stateFile = ProxyStateFile(home: home)
+            if let named = stateFile.read() {
+                let live = await stateFile.liveProxy()
+                if let live, options.isSpecified {
+                    warn("tokentap: proxy options given, so starting a separate proxy (the one at \(live.address), session \(live.session), is left alone)")
+                } else if let live {
+                    attached = live
+                } else {
+                    warn("tokentap: ignoring \(stateFile.url.path): no tokentap answers at \(named.address) any more")
+                }
+            }
+        }
+
+        var running: RunningProxy?
+        let proxyAddress: String
+        let session: String
+        let intercept: [HostPattern]
+        let database: URL
+        let caFile: URL
+        if let attached {
+            proxyAddress = attached.address
+            session = attached.session
+            intercept = (attached.intercept ?? HostPattern.defaults.map(\.pattern)).compactMap { try? HostPattern(parsing: $0) }
+            let proxyHome = Home(url: URL(fileURLWithPath: attached.home, isDirectory: true), source: .option)
+            database = proxyHome.database
+            caFile = CertificatePaths(home: proxyHome).caCertificate
+            warn("tokentap: attached to the proxy at \(attached.address) (pid \(attached.pid)), session \(attached.session); its options apply")
         } else {
             let config = try options.configuration(defaultListen: "127.0.0.1:0")
             let proxy = try await RunningProxy.start(config: config, home: home, keepSecrets: options.keepSecrets, announce: false)
             running = proxy
             proxyAddress = proxy.address
+            session = config.session
+            intercept = config.interceptPatterns
+            database = home.database
+            caFile = proxy.paths.caCertificate
             warn("tokentap: proxy on \(proxy.address), session \(config.session), recording to \(home.database.path)")
         }
-        let (authority, _) = try paths.loadAuthority()
-        try writeBundle(caPEM: authority.rootPEM, to: paths.bundle)
 
-        var environment = ProcessInfo.processInfo.environment
-        let proxyURL = "http://\(proxyAddress)"
-        for name in ["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy", "ALL_PROXY", "all_proxy"] {
-            environment[name] = proxyURL
-        }
-        for name in ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"] { environment[name] = paths.bundle.path }
-        environment["NODE_EXTRA_CA_CERTS"] = paths.caCertificate.path
-        environment["TOKENTAP_PROXY"] = proxyURL
-
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = command
-        process.environment = environment
+        let environment: [String: String]
         do {
-            try process.run()
+            guard let caPEM = try? String(contentsOf: caFile, encoding: .utf8) else {
+                throw CLIFailure.runtime("cannot read tokentap's CA \(caFile.path): run `tokentap ca --home \(caFile.deletingLastPathComponent().deletingLastPathComponent().path)`")
+            }
+            let (runEnvironment, notes) = try RunEnvironment.prepare(
+                base: ProcessInfo.processInfo.environment, proxyURL: "http://\(proxyAddress)", intercept: intercept,
+                caPEM: caPEM, files: GeneratedFiles(home: home))
+            for note in notes { warn("tokentap: \(note)") }
+            environment = runEnvironment.apply(to: ProcessInfo.processInfo.environment)
         } catch {
             await running?.stop()
-            throw CLIFailure.runtime("cannot start \(executable): \(error)")
+            if let failure = error as? CLIFailure { throw failure }
+            throw CLIFailure.runtime("cannot write the files for the command's environment in \(GeneratedFiles(home: home).folder.path): \(error); choose a writable home with --home DIR")
         }
-        let status: Int32 = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                process.waitUntilExit()
-                continuation.resume(returning: process.terminationStatus)
-            }
+
+        // The terminal sends SIGINT/SIGQUIT to the whole process group: the command decides, and
+        // tokentap outlives it to write the last exchanges. SIGTERM/SIGHUP are passed on.
+        signal(SIGINT, SIG_IGN)
+        signal(SIGQUIT, SIG_IGN)
+        let forwarder = SignalForwarder(signals: [SIGTERM, SIGHUP])
+        let status: Int32
+        var ran = true
+        do {
+            let child = try ChildProcess.spawn(command, environment: environment)
+            forwarder.start(forwardingTo: child)
+            status = await child.wait()
+        } catch let error as ChildProcess.SpawnError {
+            warn("tokentap: \(error)")
+            status = error.exitStatus
+            ran = false
         }
-        if let running {
-            await running.stop()
-            warn("tokentap: done; browse with `tokentap list --session \(running.pipeline.session)`")
+        forwarder.stop()
+        if let running { await running.stop() }
+        if ran {
+            await RunSummary.print(database: database, session: session, since: started, intercept: intercept,
+                                   command: executable, settle: running == nil)
         }
-        throw ExitCode(status)
+        Glibc.exit(status)
+    }
+}
+
+/// Passes SIGTERM and SIGHUP on to the command while it runs.
+final class SignalForwarder: @unchecked Sendable {
+    private let signals: [Int32]
+    private var sources: [DispatchSourceSignal] = []
+
+    init(signals: [Int32]) {
+        self.signals = signals
+        for sig in signals { signal(sig, SIG_IGN) }  // until the sources are in place
     }
 
-    /// System roots plus tokentap's CA, for runtimes that take one bundle file.
-    private func writeBundle(caPEM: String, to url: URL) throws {
-        var bundle = ""
-        for path in ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem"] {
-            if let text = try? String(contentsOfFile: path, encoding: .utf8) {
-                bundle = text
-                break
+    func start(forwardingTo child: ChildProcess) {
+        for sig in signals {
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { child.send(sig) }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    func stop() {
+        for source in sources { source.cancel() }
+        sources = []
+    }
+}
+
+/// The one line `run` prints on stderr when the command has exited.
+enum RunSummary {
+    static func print(database: URL, session: String, since: Date, intercept: [HostPattern], command: String,
+                      settle: Bool) async {
+        func rows() -> [Exchange]? {
+            guard let store = try? ExchangeStore.openReadOnly(path: database) else { return [] }
+            return try? store.exchanges(ExchangeQuery(session: session, kinds: Set(ExchangeKind.allCases), since: since,
+                                                      includeBodies: true))
+        }
+        var found = rows()
+        if settle {
+            // An attached proxy writes off its event loop: give its last exchanges a moment.
+            var previous = -1
+            for _ in 0..<20 where (found?.count ?? 0) != previous {
+                previous = found?.count ?? 0
+                try? await Task.sleep(nanoseconds: 200_000_000)
+                found = rows()
             }
         }
-        if !bundle.isEmpty && !bundle.hasSuffix("\n") { bundle += "\n" }
-        bundle += "# tokentap CA\n" + caPEM
-        try FileSystem.writeAtomically(Data(bundle.utf8), to: url, mode: 0o644)
+        guard let found else {
+            warn("tokentap: cannot read \(database.path) for the summary; `tokentap list --session \(session)` shows what was recorded")
+            return
+        }
+        let http = found.filter { $0.kind == .http }
+        let oauth = http.filter(\.isOAuthRelated).count
+        let tlsErrors = found.filter { $0.kind == .tlsError }.count
+        let tunnels = found.filter { $0.kind == .tunnel }.count
+        let hosts = intercept.map(\.description).joined(separator: ", ")
+        if http.isEmpty {
+            var line = "tokentap: nothing reached an intercepted host (\(hosts)) through the proxy while \(command) ran (session \(session))"
+            if tlsErrors > 0 {
+                line += "; \(tlsErrors) TLS handshake(s) failed: the client does not trust tokentap's CA (`tokentap ca` says how)"
+            } else {
+                line += ": the client may ignore proxy settings (a requests Session with trust_env=False, a Python started with -I, -E or -S, a runtime that reads no HTTPS_PROXY), or it made no such request"
+            }
+            if tunnels > 0 { line += "; \(tunnels) connection(s) to other hosts were tunnelled" }
+            warn(line)
+        } else {
+            var line = "tokentap: \(http.count) exchange(s) recorded (\(oauth) OAuth) in session \(session)"
+            if tlsErrors > 0 { line += "; \(tlsErrors) TLS handshake(s) failed (client does not trust tokentap's CA)" }
+            warn(line + "; browse with `tokentap list --session \(session)`")
+        }
     }
 }

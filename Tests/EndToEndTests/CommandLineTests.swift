@@ -14,10 +14,19 @@ struct CommandLineTests {
         #expect(result.status == 0, "\(result.stderr)")
         let ca = "\(home)/certs/tokentap-ca.pem"
         #expect(result.text.contains(ca))
-        for needle in ["--cacert", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "keytool -importcert",
-                       "update-ca-certificates", "certutil", "Firefox"] {
+        for needle in ["--cacert", "HTTPS_PROXY=http://127.0.0.1:8877", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "GIT_SSL_CAINFO",
+                       "NODE_EXTRA_CA_CERTS", "WGETRC", "PYTHONPATH", "tokentap run", "update-ca-certificates", "Firefox"] {
             #expect(result.text.contains(needle), "missing \(needle)")
         }
+        // No advice to write the JDK's system store or an NSS database (issue 16).
+        for needle in ["keytool", "cacerts", "certutil", "nssdb"] {
+            #expect(!result.text.contains(needle), "still suggests \(needle)")
+        }
+        // The bundle it names exists and ends with tokentap's CA.
+        let bundleLine = try #require(result.text.split(separator: "\n").first { $0.contains("export SSL_CERT_FILE=") })
+        let bundle = try #require(bundleLine.split(separator: " ").first { $0.hasPrefix("SSL_CERT_FILE=") }).dropFirst("SSL_CERT_FILE=".count)
+        let bundleText = try String(contentsOfFile: String(bundle), encoding: .utf8)
+        #expect(bundleText.hasSuffix(try String(contentsOfFile: ca, encoding: .utf8)))
         let pem = try tokentap(["ca", "--home", home, "--pem"])
         #expect(pem.text.hasPrefix("-----BEGIN CERTIFICATE-----"))
         #expect(pem.text == (try String(contentsOfFile: ca, encoding: .utf8)))

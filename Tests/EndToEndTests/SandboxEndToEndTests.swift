@@ -23,9 +23,9 @@ final class SandboxRig: @unchecked Sendable {
     /// base64url of `{"miro.origin":"eu01"}` + `_`: how Miro's codes and tokens start (miro-oauth.md).
     static let miroTokenPrefix = "eyJtaXJvLm9yaWdpbiI6ImV1MDEifQ_"
 
-    init(sandboxArguments: [String] = []) throws {
+    init(sandboxArguments: [String] = [], homeName: String = "home") throws {
         dir = try makeTemporaryDirectory("tokentap-sandbox-e2e")
-        home = dir.appendingPathComponent("home").path
+        home = dir.appendingPathComponent(homeName).path
         sandbox = try ServerProcess(["sandbox", "--home", home, "--listen", "127.0.0.1:0"] + sandboxArguments)
         guard let demo = sandbox.line(startingWith: "demo app: ")?.split(separator: " ").map(String.init), demo.count == 3 else {
             throw ProcessFailure(message: "sandbox printed no 'demo app: CLIENT_ID CLIENT_SECRET REDIRECT_URI' line: \(sandbox.lines.withLockedValue { $0 })")
