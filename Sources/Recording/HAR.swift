@@ -5,7 +5,7 @@ import TokentapCore
 ///
 /// Export writes one `log` with `version "1.2"`, `creator {name: "tokentap", version}` and one entry
 /// per exchange; tokentap's own fields go into the entry's `_tokentap` object (HAR's `_` convention
-/// for custom fields): `{id, session, kind, findings: [finding objects], error?}`.
+/// for custom fields): `{id, session, kind, findings: [finding objects], error?, verdict?}`.
 ///
 /// Import reads what Chrome and Firefox DevTools, mitmproxy and HTTP Toolkit write: their other
 /// `_`-prefixed fields are ignored, HTTP/2 pseudo-headers (`:authority`…) are dropped,
@@ -49,12 +49,22 @@ public enum HAR {
     /// Times: `startedDateTime` ISO 8601 UTC with microseconds; `time` and `timings` in ms, with
     /// `blocked`/`dns` (and `connect`/`ssl` when unknown) -1; `connect` includes `ssl` (HAR 1.2).
     /// Bodies: UTF-8 text as is; anything else base64 with `encoding: "base64"`.
-    public static func export(_ exchanges: [Exchange], creatorVersion: String) -> Data {
+    /// `extensions`: more `_tokentap` fields per exchange id (the CLI adds `verdict`, the doctor's
+    /// verdict on a failed OAuth exchange: `{exchange, step, status, cause, confidence, summary, fix,
+    /// consequences, alternatives}`).
+    public static func export(_ exchanges: [Exchange], creatorVersion: String, extensions: [Int64: [String: Any]] = [:]) -> Data {
         let log: [String: Any] = [
             "log": [
                 "version": "1.2",
                 "creator": ["name": "tokentap", "version": creatorVersion],
-                "entries": exchanges.map(entry),
+                "entries": exchanges.map { e in
+                    var object = entry(e)
+                    if let id = e.id, let more = extensions[id], var tokentap = object["_tokentap"] as? [String: Any] {
+                        tokentap.merge(more) { current, _ in current }
+                        object["_tokentap"] = tokentap
+                    }
+                    return object
+                },
             ] as [String: Any],
         ]
         return (try? JSONSerialization.data(withJSONObject: log, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]))
