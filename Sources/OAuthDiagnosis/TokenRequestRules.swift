@@ -468,8 +468,13 @@ extension RuleContext {
         guard !hasRequestSideCause else { return }
         if let good = credentialsSucceededEarlier() {
             // Never blame a pair that worked: what is left is the grant itself.
-            if codeUnknown { codeUnknownIsTheLikelyCause(credentialsWorkedIn: good) }
+            if codeUnknown { codeUnknownIsTheCause(credentialsWorkedIn: good) }
             return
+        }
+        // The provider's message names the code, which was never seen issued: the code is as
+        // likely as the credentials (both only possible).
+        if codeUnknown, ProviderSubject.named(inFields: response.errorFields).contains(.code) {
+            codeUnknownIsTheCause(credentialsWorkedIn: nil)
         }
         let idP = p.first("client_id")
         let secP = p.all("client_secret").first
@@ -494,16 +499,20 @@ extension RuleContext {
             ref: profile.reference("errors", else: RFC.errorResponse))
     }
 
-    /// `code-unknown` raised to the likely cause: the request is well formed, its client credentials
-    /// succeeded earlier in the session, and its code was never seen issued. The provider's message,
-    /// when it names the code, is quoted as supporting evidence only.
-    mutating func codeUnknownIsTheLikelyCause(credentialsWorkedIn good: Observation) {
+    /// `code-unknown` raised to an error: the request is well formed and its code was never seen
+    /// issued; `likely` when its client credentials succeeded earlier in the session, `possible` when
+    /// only the provider's message names the code. That message is quoted as supporting evidence only.
+    mutating func codeUnknownIsTheCause(credentialsWorkedIn good: Observation?) {
         guard let i = findings.firstIndex(where: { $0.rule == "code-unknown" }) else { return }
         var f = findings[i]
         f.severity = .error
-        f.confidence = .likely
-        f.title = "The code was never seen issued in this session, and the same client credentials worked: the code is the likely problem"
-        f.evidence.append("the same client_id and client_secret (same fingerprint) got tokens in \(exchangeID(good))")
+        f.confidence = good != nil ? .likely : .possible
+        if let good {
+            f.title = "The code was never seen issued in this session, and the same client credentials worked: the code is the likely problem"
+            f.evidence.append("the same client_id and client_secret (same fingerprint) got tokens in \(exchangeID(good))")
+        } else {
+            f.title = "The code was never seen issued in this session, and the provider's message names the code"
+        }
         if ProviderSubject.named(inFields: response.errorFields).contains(.code),
            let m = response.errorFields.first(where: { ["message", "error_description", "error"].contains($0.0) }) {
             f.evidence.append("the provider's message names the code (supporting evidence only): \(m.0)=\(escaped(quote(name: m.0, value: m.1)))")

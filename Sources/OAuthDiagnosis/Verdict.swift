@@ -48,7 +48,8 @@ extension Verdict {
         /// The provider refused to judge the request at all (rate limit).
         case refused
         /// The request's shape stopped the server from reading it as a token request or API call
-        /// (body encoding, method, endpoint, host, a redirect that lost the body, plain http).
+        /// (body encoding, method, endpoint, host, a redirect that lost the body, plain http), or
+        /// from reading its client credentials (a malformed Basic header).
         case unreadable
         /// Something the server read is wrong: credentials, grant, code, redirect URI, PKCE, tokens.
         case request
@@ -65,13 +66,12 @@ extension Verdict {
         (.proxy, ["upstream-unreachable", "upstream-timeout", "upstream-tls-failed", "upstream-response-invalid", "client-tls-untrusted"]),
         (.refused, ["rate-limited"]),
         (.unreadable, ["token-redirected", "token-endpoint-wrong", "api-wrong-host", "token-method-not-post", "token-over-plain-http",
-                       "body-not-form-encoded", "content-type-mismatch"]),
+                       "body-not-form-encoded", "content-type-mismatch", "basic-auth-malformed"]),
         (.request, ["token-type-confusion", "code-reused", "code-mangled", "code-expired", "refresh-token-not-issued",
                     "refresh-token-rotated", "refresh-token-expired", "refresh-token-client-mismatch", "access-token-missing",
-                    "access-token-superseded", "access-token-expired", "scope-mismatch", "basic-auth-malformed",
-                    "client-auth-conflict", "client-credentials-swapped", "credential-formatting", "param-conflict",
+                    "access-token-superseded", "access-token-expired", "scope-mismatch", "client-auth-conflict", "client-credentials-swapped", "credential-formatting", "param-conflict",
                     "grant-type-invalid", "param-missing", "client-id-mismatch", "redirect-uri-missing", "redirect-uri-mismatch",
-                    "pkce-verifier-missing", "pkce-verifier-mismatch", "pkce-verifier-invalid", "spa-origin-required",
+                    "pkce-verifier-missing", "pkce-verifier-invalid", "pkce-verifier-mismatch", "spa-origin-required",
                     "jwt-clock-skew", "state-mismatch", "loopback-redirect-port", "code-unknown", "extra-params",
                     "params-in-query", "param-split"]),
         (.fallback, ["server-rejected-credentials", "provider-error"]),
@@ -170,7 +170,8 @@ extension Verdict {
         let cause = d.cause
         var confidence = cause.confidence
         if cause.rule == "provider-error" { confidence = .possible }
-        var sentence = "\(step.prefix(1).uppercased())\(step.dropFirst()) #\(exchange)"
+        let name = step == "api call" ? "API call" : step == "tls error" ? "TLS error" : step.prefix(1).uppercased() + step.dropFirst()
+        var sentence = "\(name) #\(exchange)"
         if let status { sentence += " (\(tier(of: cause.rule) == .proxy && cause.rule != "client-tls-untrusted" ? "\(status) from tokentap" : "HTTP \(status)"))" }
         sentence += ": " + lowercasedStart(trimmedPeriod(cause.title))
         let explained = Dictionary(grouping: d.consequences.filter { $0.severity != .info }.map(\.rule), by: { $0 })

@@ -211,13 +211,24 @@ public enum HAR {
         return (imported, skipped)
     }
 
-    /// `text` with every character that cannot appear in a URL percent-encoded (UTF-8); `%` and the
-    /// RFC 3986 reserved and unreserved characters are kept, so existing escapes stay as they are.
+    /// Escapes what a browser would escape before sending the URL: characters outside RFC 3986
+    /// (spaces, `|`, non-ASCII) anywhere, and `[`/`]` after the authority (they are only allowed
+    /// around an IPv6 host), keeping `%XX` as is. Some exporters (and har-sanitizer's
+    /// `[state redacted]`) leave them raw; Foundation's parser would otherwise reject the URL, or
+    /// escape its existing `%XX` once more, so the same value would read differently here and in a
+    /// `Location` header.
     static func escapingInvalidURLCharacters(_ text: String) -> String {
         let keep = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:/?#[]@!$&'()*+,;=%")
+        // Where the path starts: after `scheme://authority`.
+        var pathStart = text.unicodeScalars.endIndex
+        if let sep = text.range(of: "://") {
+            pathStart = text[sep.upperBound...].unicodeScalars.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? text.unicodeScalars.endIndex
+        }
         var out = ""
-        for scalar in text.unicodeScalars {
-            if keep.contains(scalar) {
+        for index in text.unicodeScalars.indices {
+            let scalar = text.unicodeScalars[index]
+            let bracketInPath = (scalar == "[" || scalar == "]") && index >= pathStart
+            if keep.contains(scalar) && !bracketInPath {
                 out.unicodeScalars.append(scalar)
             } else {
                 for byte in String(scalar).utf8 { out += String(format: "%%%02X", byte) }
