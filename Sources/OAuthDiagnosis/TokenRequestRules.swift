@@ -153,7 +153,7 @@ extension RuleContext {
             if accepted { ev.append("the same endpoint accepted a \(kind.rawValue) body earlier in this session") }
             add("body-not-form-encoded", shapeSeverity(.error, acceptedEarlier: accepted), profile.errorEnvelope == .miro ? .likely : .likely,
                 "The token request body is \(kind.rawValue), not form-encoded",
-                ev, fix: "Send the parameters as application/x-www-form-urlencoded (key=value&…).",
+                ev, fix: "Send the parameters as an application/x-www-form-urlencoded body (name=value pairs joined by &).",
                 ref: RFC.tokenRequest)
         }
         contentTypeRule()

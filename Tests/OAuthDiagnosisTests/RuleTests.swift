@@ -223,6 +223,8 @@ import TokentapCore
         s.add(S.token(S.codeParams() + [("code_challenge", rfcChallenge)], style: .form, at: 5, status: 400,
                       response: json(["error": "invalid_request"]), url: "https://idp.example.com/token"))
         #expect(s.findings().rule("extra-params")?.severity == .warning)
+        #expect(s.verdict()?.cause == "provider-error")
+        #expect(s.verdict()?.alternatives == ["extra-params"])
         #expect(good().rule("extra-params") == nil)
     }
 
