@@ -25,6 +25,8 @@ final class DoctorEndToEndTests {
         var list: [[String: Any]]
         /// `tokentap doctor --json` of the session.
         var doctor: [String: Any]
+        /// The proxy's stdout: one line per exchange, the verdict's sentence and fix under a failed one.
+        var live: [String] = []
 
         var findings: [[String: Any]] { doctor["findings"] as? [[String: Any]] ?? [] }
         /// The doctor's verdicts: one per failed OAuth exchange.
@@ -68,8 +70,15 @@ final class DoctorEndToEndTests {
             throw error
         }
         #expect(proxy.stop() == 0, "proxy stderr: \(proxy.errorText.withLockedValue { $0 })")
+        // Let the reader of its stdout take the last lines (it runs until EOF on its own queue).
+        var count = -1
+        for _ in 0..<30 where proxy.lines.withLockedValue({ $0.count }) != count {
+            count = proxy.lines.withLockedValue { $0.count }
+            usleep(100_000)
+        }
         return Diagnosis(session: session, steps: output["steps"] as? [[String: Any]] ?? [],
-                         list: try rig.list(session: session), doctor: try rig.doctor(session: session))
+                         list: try rig.list(session: session), doctor: try rig.doctor(session: session),
+                         live: proxy.lines.withLockedValue { $0 })
     }
 
     /// The doctor names `rule` with `severity` on `exchange` (an entry of `list`), and `list` shows the
@@ -229,6 +238,11 @@ final class DoctorEndToEndTests {
         #expect(order.count == 3 && order == order.sorted(), "\(text)")
         #expect(!text.contains("[info,"), "info findings only with --all:\n\(text)")
         #expect(!text.contains(rig.clientSecret))
+        // The proxy's live output: under the failed exchange, the verdict's sentence and fix only.
+        let row = try #require(d.live.firstIndex { $0.contains("POST api.miro.com/v1/oauth/token") && $0.contains(" 400 ") }, "\(d.live)")
+        #expect(row + 2 < d.live.count && d.live[row + 1].hasPrefix("    Token exchange #"), "\(d.live)")
+        #expect(row + 2 < d.live.count && d.live[row + 2].hasPrefix("    fix: "), "\(d.live)")
+        #expect(!d.live.contains { $0.hasPrefix("    error ") }, "one verdict, not every finding: \(d.live)")
         expectNoSecrets(d)
     }
 
