@@ -268,6 +268,29 @@ final class DoctorEndToEndTests {
         expectNoSecrets(d)
     }
 
+    @Test("the same never-issued code twice, both rejected for the code: no code-reused; the verdict names the code (issue 17)")
+    func badCodeTwice() throws {
+        let d = try run("bad-code-twice")
+        #expect(d.status("exchange-1") == 401 && d.status("exchange-2") == 401, "\(d.steps)")
+        #expect(d.body("exchange-2").contains("Invalid authorization code"))
+        #expect(d.tokenRequests.count == 2)
+        #expect(d.findings("code-reused").isEmpty, "the code never worked:\n\(d.dump)")
+        expectVerdict("code-unknown", on: d.tokenRequests.first, in: d)
+        expectVerdict("code-unknown", on: d.tokenRequests.last, in: d)
+        expectNoSecrets(d)
+    }
+
+    @Test("a never-issued code sent with credentials that worked: code-unknown (likely), not server-rejected-credentials (issue 17)")
+    func unknownCodeAfterSuccess() throws {
+        let d = try run("unknown-code-after-success")
+        #expect(d.status("exchange-1") == 200 && d.status("exchange-2") == 401, "\(d.steps)")
+        #expect(d.findings("server-rejected-credentials").isEmpty, "\(d.dump)")
+        let verdict = expectVerdict("code-unknown", on: d.tokenRequests.last, in: d)
+        #expect(verdict?["confidence"] as? String == "likely")
+        #expect(d.verdicts.count == 1, "\(d.verdicts)")
+        expectNoSecrets(d)
+    }
+
     @Test("a code exchanged 660 s (sandbox clock) after the redirect: code-expired, not code-reused")
     func expiredCode() throws {
         let d = try run("expired-code")
