@@ -144,7 +144,11 @@ public struct Diagnoser: Sendable {
         var steps: [TimelineStep] = []
         for (i, o) in index.observations.enumerated() {
             let e = o.exchange
-            let status = e.status.map { " → \($0)" } ?? (e.error.map { " → failed (\($0))" } ?? "")
+            var status = e.status.map { " → \($0)" } ?? (e.error.map { " → failed (\($0))" } ?? "")
+            if o.upstreamFailure != nil, let error = e.error {
+                status = e.status.map { " → \($0) " } ?? " → "
+                status += o.upstreamFailure == .truncated ? "then cut off (\(redactor.redactText(error)))" : "from tokentap (\(redactor.redactText(error)))"
+            }
             switch o.role {
             case .authorize:
                 var parts = ["\(e.method) \(o.endpoint)"]

@@ -95,8 +95,7 @@ extension Verdict {
     /// Rules that only say the server could not read or did not accept what was sent: explained by
     /// any cause in a higher tier ("a JSON body explains every parameter missing").
     static let unreadConsequences: Set<String> = ["param-missing", "grant-type-invalid", "redirect-uri-missing",
-                                                  "pkce-verifier-missing", "content-type-mismatch", "extra-params",
-                                                  "params-in-query", "param-split", "code-unknown"]
+                                                  "pkce-verifier-missing", "content-type-mismatch"]
 
     /// Whether `cause` explains the finding `other` on the same exchange.
     /// - A proxy-side failure explains everything else (nothing reached the provider).

@@ -226,7 +226,7 @@ enum MarkdownReport {
         let verdicts = diagnoser.verdicts(exchanges)
         if verdicts.isEmpty { md += "Nothing: no OAuth exchange failed.\n\n" }
         for v in verdicts {
-            md += "- **#\(v.exchange) \(v.step)**: \(inline(v.summary))\n"
+            md += "- \(inline(v.summary))\n"
             md += "  Cause: `\(v.cause)` (\(v.confidence.rawValue)). Fix: \(inline(v.fix))"
             if !v.consequences.isEmpty { md += " Explains: " + v.consequences.map { "`\($0)`" }.joined(separator: ", ") + "." }
             if !v.alternatives.isEmpty { md += " Other possible causes: " + v.alternatives.map { "`\($0)`" }.joined(separator: ", ") + "." }

@@ -237,6 +237,9 @@ final class DoctorEndToEndTests {
         let order = ["What went wrong", "Timeline", "Findings"].compactMap { text.range(of: $0)?.lowerBound }
         #expect(order.count == 3 && order == order.sorted(), "\(text)")
         #expect(!text.contains("[info,"), "info findings only with --all:\n\(text)")
+        #expect(text.contains("info finding"), "the text says info findings are hidden:\n\(text)")
+        let all = try tokentap(["doctor", "--home", rig.home, "--session", d.session, "--all"]).text
+        #expect(all.contains("[info, certain]") && all.contains("provider-error"), "\(all)")
         #expect(!text.contains(rig.clientSecret))
         // The proxy's live output: under the failed exchange, the verdict's sentence and fix only.
         let row = try #require(d.live.firstIndex { $0.contains("POST api.miro.com/v1/oauth/token") && $0.contains(" 400 ") }, "\(d.live)")

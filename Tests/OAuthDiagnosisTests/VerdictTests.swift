@@ -253,6 +253,28 @@ func proxyAnswered(_ e: Exchange, status: Int, error: String) -> Exchange {
         #expect(s.diagnoser.timeline(s.stored).isEmpty)
     }
 
+    /// An authorize request the provider answered with `error=` in the redirect: the provider's word
+    /// is all there is.
+    @Test func authorizeErrorInTheRedirect() throws {
+        var s = Scenario()
+        s.add(S.authorize(code: nil, error: "access_denied"))
+        let v = try #require(s.verdict())
+        #expect(v.step == "authorize")
+        #expect(v.cause == "provider-error")
+        #expect(v.confidence == .possible)
+        #expect(v.summary.contains("access_denied"), "\(v.summary)")
+    }
+
+    /// The timeline says who answered a proxy-side failure.
+    @Test func timelineNamesTheProxysAnswer() {
+        var s = Scenario()
+        s.add(proxyAnswered(S.token(S.codeParams(), style: .form, at: 5), status: 502,
+                            error: "cannot connect to upstream api.miro.com:443: connection refused"))
+        let step = s.diagnoser.timeline(s.stored).first
+        #expect(step?.summary.contains("→ 502 from tokentap (cannot connect to upstream api.miro.com:443: connection refused)") == true,
+                "\(step?.summary ?? "")")
+    }
+
     // MARK: correct flows
 
     @Test(arguments: [("query", Style.query), ("form", Style.form)])
