@@ -61,7 +61,8 @@ struct DoctorCommand: ParsableCommand {
         if verdicts.isEmpty {
             print(timeline.isEmpty ? "  nothing to judge: no OAuth traffic was recorded" : "  nothing: no OAuth exchange failed")
         }
-        for v in verdicts {
+        for (i, v) in verdicts.enumerated() {
+            if i > 0 { print("") }
             print(verdictParagraph(v, indent: "  "))
         }
         print("")
