@@ -87,6 +87,56 @@ public struct Diagnoser: Sendable {
         }
     }
 
+    /// The verdict on `exchange` (a stored one, with the findings computed when it was captured), or
+    /// nil when it is not a failed OAuth exchange or none of its findings is an error or a warning.
+    ///
+    /// Failed OAuth exchanges: a token request or refresh the provider answered with an error (HTTP
+    /// 4xx/5xx or an error body sent with 200), an authorize request answered with an error or
+    /// redirecting with `error=`, a callback carrying `error=`, an API call answered 401, 403, 407 or
+    /// 429, a TLS handshake the client aborted, any of these the proxy answered itself
+    /// (``UpstreamFailure``), and any OAuth step with an `error` finding (e.g. a redirect whose state
+    /// differs: the app's check will fail). The cause is chosen by ``Verdict/decide(_:)``.
+    public func verdict(for exchange: Exchange) -> Verdict? {
+        let o = Observation(exchange, profiles: profiles)
+        guard let step = Self.step(of: o), Self.failed(o, findings: exchange.findings) else { return nil }
+        let provider = o.profile.name == ProviderProfile.generic.name ? "the provider" : o.profile.name
+        return Verdict.make(exchange: exchange.id ?? 0, step: step, status: exchange.status, findings: exchange.findings,
+                            provider: provider)
+    }
+
+    /// The verdicts of a stored session, one per failed OAuth exchange, in time order.
+    public func verdicts(_ session: [Exchange]) -> [Verdict] {
+        session.compactMap(verdict(for:))
+    }
+
+    /// The timeline's name of an exchange's step, nil for traffic with no OAuth role.
+    static func step(of o: Observation) -> String? {
+        switch o.role {
+        case .authorize: return "authorize"
+        case .redirect: return "redirect"
+        case .callback: return "callback"
+        case .token:
+            let grant = o.grant
+            return grant == "refresh_token" ? "refresh" : grant == "authorization_code" ? "token exchange" : "token request"
+        case .api: return "api call"
+        case .tlsError: return "tls error"
+        case .other: return nil
+        }
+    }
+
+    /// Whether an OAuth step failed (see ``verdict(for:)``).
+    static func failed(_ o: Observation, findings: [Finding]) -> Bool {
+        if o.upstreamFailure != nil || findings.contains(where: { $0.severity == .error }) { return true }
+        let status = o.exchange.status ?? 0
+        switch o.role {
+        case .token: return o.tokenResponse.failed
+        case .api: return [401, 403, 407, 429].contains(status)
+        case .authorize, .redirect, .callback: return status >= 400 || o.deliveredError != nil
+        case .tlsError: return true
+        case .other: return false
+        }
+    }
+
     /// The flow timeline of a session (oldest first): authorize → redirect → token exchange → API calls →
     /// refresh, with the elapsed times that matter. Exchanges that play no OAuth role are left out.
     public func timeline(_ session: [Exchange]) -> [TimelineStep] {
@@ -94,7 +144,11 @@ public struct Diagnoser: Sendable {
         var steps: [TimelineStep] = []
         for (i, o) in index.observations.enumerated() {
             let e = o.exchange
-            let status = e.status.map { " → \($0)" } ?? (e.error.map { " → failed (\($0))" } ?? "")
+            var status = e.status.map { " → \($0)" } ?? (e.error.map { " → failed (\($0))" } ?? "")
+            if o.upstreamFailure != nil, let error = e.error {
+                status = e.status.map { " → \($0) " } ?? " → "
+                status += o.upstreamFailure == .truncated ? "then cut off (\(redactor.redactText(error)))" : "from tokentap (\(redactor.redactText(error)))"
+            }
             switch o.role {
             case .authorize:
                 var parts = ["\(e.method) \(o.endpoint)"]

@@ -13,10 +13,18 @@ struct Val: Hashable {
     var raw: String?
     /// The placeholder text shown in evidence.
     var display: String
+    /// The value was replaced by another tool before tokentap saw it (``RedactedElsewhere``): it is
+    /// unknown. Its fingerprint is unique, so it equals no other value, and rules that would conclude
+    /// from a difference ("never issued", "differs") skip it.
+    var unknown = false
 
     init(_ text: String, role: String, redactor: Redactor) {
         if let p = Placeholder(parsing: text) {
             fp = p.fingerprint; length = p.length; flags = p.flags; raw = nil; display = p.text
+        } else if RedactedElsewhere.isMarker(text) {
+            fp = "unknown-" + UUID().uuidString; length = text.count; flags = []; raw = nil
+            display = escaped(text) + " (replaced before tokentap saw it)"
+            unknown = true
         } else {
             fp = redactor.fingerprint(text); length = text.count; flags = shapeFlags(of: text); raw = text
             display = redactor.placeholder(role: role, value: text)
@@ -161,6 +169,12 @@ final class Observation: @unchecked Sendable {
 
     /// The response parsed as a token response (RFC 6749 §5; also error envelopes for any role).
     let tokenResponse: TokenResponse
+    /// Set when the proxy itself reported the failure (``UpstreamFailure/classify(_:)``): what was
+    /// recorded is not the provider's answer.
+    let upstreamFailure: UpstreamFailure?
+    /// Whether the provider saw the request: false when the proxy never reached it (no connection,
+    /// failed TLS), so the request used nothing up (a code sent in it is not "used").
+    var reachedProvider: Bool { upstreamFailure != .connect && upstreamFailure != .tls }
 
     /// `scheme://host[:port]path` without the query.
     var endpoint: String {
@@ -190,6 +204,7 @@ final class Observation: @unchecked Sendable {
             r = .redirect
         }
         role = r
+        upstreamFailure = UpstreamFailure.classify(e)
         // Token and error bodies are small; a large successful API payload is never parsed.
         tokenResponse = TokenResponse(e, parseBody: r == .token || (e.status ?? 0) >= 300 || e.response.body.count <= 65_536)
     }
@@ -202,6 +217,8 @@ final class Observation: @unchecked Sendable {
         if e.kind == .clientError && e.method.isEmpty { return .other }
         let method = e.method.uppercased()
         if method == "OPTIONS" || method == "CONNECT" || e.path == FlowIndex.testClockAdvancePath { return .other }
+        // Requests the browser makes on its own (the page's icon): not calls the app wrote.
+        if isBrowserOwnRequest(method: method, path: e.path) { return .other }
         let d = e.scheme == "https" ? 443 : 80
         let endpoint = "\(e.scheme)://\(e.host.lowercased())\(e.port == d ? "" : ":\(e.port)")\(e.path)"
         let httpsEndpoint = "https://\(e.host.lowercased())\(e.path)"
@@ -232,6 +249,14 @@ final class Observation: @unchecked Sendable {
     }
 }
 
+/// A request a browser sends by itself, not the app: the site icon Chromium asks for after any page
+/// (`GET /favicon.ico`) and Safari's touch icons. (CORS preflights, `OPTIONS`, are left out by method.)
+func isBrowserOwnRequest(method: String, path: String) -> Bool {
+    guard method == "GET" || method == "HEAD" else { return false }
+    let p = path.lowercased()
+    return p == "/favicon.ico" || (p.hasPrefix("/apple-touch-icon") && p.hasSuffix(".png"))
+}
+
 /// Memo of the ``Val``s of placeholders (the redacted history): the rules compare the current
 /// exchange's values with every kept exchange's, and parsing a placeholder each time made a judgement
 /// cost grow with the history. A placeholder's `Val` does not depend on the role, so the text is the
@@ -248,7 +273,7 @@ final class ValCache: @unchecked Sendable {
         lock.unlock()
         if let cached { return cached }
         let v = Val(text, role: role, redactor: redactor)
-        guard v.raw == nil else { return v }
+        guard v.raw == nil, !v.unknown else { return v }
         lock.lock()
         if placeholders.count >= 50_000 { placeholders.removeAll(keepingCapacity: true) }
         placeholders[text] = v

@@ -16,6 +16,12 @@ extension RuleContext {
             return
         }
         let code = val(codeP.value, "code")
+        // A code another tool replaced (`[code redacted]`) is unknown: nothing to compare.
+        guard !code.unknown else {
+            redirectURIRules(issue: nil)
+            pkceRules(issue: nil)
+            return
+        }
         // token-type-confusion: a token sent as the code.
         if let t = history.last(where: { h in h.role == .token && h.tokenResponse.success &&
             (h.refreshTokenFingerprint == code.fp || h.accessTokenFingerprint == code.fp) }) {
@@ -28,10 +34,13 @@ extension RuleContext {
             return
         }
         // Replay before time: code-reused.
-        let earlier = history.filter { h in
-            // A request answered with a redirect never reached the code check: not a use.
-            h.role == .token && !h.isRedirectResponse && h.codeFingerprints.contains(code.fp)
+        let presented = history.filter { h in
+            // A request answered with a redirect never reached the code check, and one the proxy
+            // could not deliver never reached the provider: not a use.
+            h.role == .token && !h.isRedirectResponse && h.reachedProvider && h.codeFingerprints.contains(code.fp)
         }
+        // A use the provider rejected for the code itself (never a valid code) used nothing up.
+        let earlier = presented.filter { !rejectedForTheCodeItself($0) }
         if let first = earlier.first {
             let dt = cur.at.timeIntervalSince(first.at)
             var ev = ["code: \(code.display)",
@@ -59,10 +68,11 @@ extension RuleContext {
                 issue = orig
             } else if earlier.isEmpty {
                 codeUnknown = true
+                let again = presented.isEmpty ? [] : ["presented before in \(presented.map(exchangeID).joined(separator: ", ")), rejected for the code itself each time: not a reuse"]
                 let n = index.issuedCodes.filter { $0.obs.at <= cur.at }.count
                 add("code-unknown", .info, .certain, "The code was never seen issued in this session",
                     ["code sent: \(code.display)",
-                     n == 0 ? "no authorize redirect or callback was recorded (the browser did not use the proxy)" : "\(n) code(s) issued in this session; none matches"],
+                     n == 0 ? "no authorize redirect or callback was recorded (the browser did not use the proxy)" : "\(n) code(s) issued in this session; none matches"] + again,
                     fix: "Let the browser use the proxy too (or import a HAR of the login) so code age and redirect_uri can be checked.",
                     ref: RFC.authCode)
             }
@@ -81,6 +91,28 @@ extension RuleContext {
         }
         redirectURIRules(issue: issue)
         pkceRules(issue: issue)
+    }
+
+    /// Rules that blame the code itself.
+    static let codeSubjectRules: Set<String> = ["code-unknown", "code-expired", "code-mangled", "code-reused", "token-type-confusion"]
+
+    /// Whether the provider rejected the earlier token request `h` for its code and nothing else
+    /// (oauth-rules.md, `code-reused`: "If every earlier use failed with a provider error about the
+    /// code itself, a later failure is not `code-reused`"). `h` is judged again as it was judged when
+    /// it happened (pure: the same history before it): no request-side cause other than the code,
+    /// and either the provider's message names the code or a code rule is an error.
+    func rejectedForTheCodeItself(_ h: Observation) -> Bool {
+        guard h.reachedProvider, h.tokenResponse.failed, !h.tokenResponse.success,
+              let j = index.observations.firstIndex(where: { $0 === h }), j < position else { return false }
+        var earlier = RuleContext(index: index, position: j)
+        earlier.run()
+        let other = earlier.findings.contains { f in
+            (f.severity == .error || f.severity == .warning) && f.confidence != .possible &&
+                !Self.codeSubjectRules.contains(f.rule) && f.rule != "provider-error" && f.rule != "server-rejected-credentials"
+        }
+        guard !other else { return false }
+        return ProviderSubject.named(inFields: h.tokenResponse.errorFields).contains(.code)
+            || earlier.findings.contains { Self.codeSubjectRules.contains($0.rule) && $0.severity == .error }
     }
 
     /// Finds an issued code that the sent code becomes after a transformation.
@@ -145,7 +177,7 @@ extension RuleContext {
             return
         }
         let a = authURI, t = sent.value
-        guard a != t else { return }
+        guard a != t, !RedactedElsewhere.isMarker(a), !RedactedElsewhere.isMarker(t) else { return }
         let diff = describeURIDifference(authorize: a, exchange: t)
         add("redirect-uri-mismatch", .error, link.proven ? .certain : .likely, "redirect_uri differs from the authorize request: \(diff)",
             ["authorize request (\(exchangeID(link.0))): redirect_uri=\(escaped(a))",
@@ -255,6 +287,8 @@ extension RuleContext {
                 fix: "Exchange the code with grant_type=authorization_code first; refresh with the refresh_token it returns.", ref: RFC.refresh)
             return
         }
+        guard !r.unknown else { return }
+        if refreshTokenNotIssuedRule(rp, r) { return }
         // refresh-token-rotated: already used successfully.
         let uses = history.filter { h in h.role == .token && h.grant == "refresh_token" &&
             h.params.all("refresh_token").contains { val($0.value, "refresh_token").fp == r.fp } }
@@ -297,6 +331,28 @@ extension RuleContext {
         }
     }
 
+    /// `refresh-token-not-issued`: a `refresh_token` grant presents a value never issued in this
+    /// session while the session's token responses carried no `refresh_token` (a Miro app without
+    /// expiring tokens; an OIDC provider asked without `offline_access`; Google without
+    /// `access_type=offline`). Returns true when it fired.
+    mutating func refreshTokenNotIssuedRule(_ rp: Parameter, _ r: Val) -> Bool {
+        guard !succeeded, index.issueOfRefreshToken(r, before: position) == nil else { return false }
+        let responses = history.filter { $0.role == .token && $0.tokenResponse.success && $0.exchange.host == ex.host }
+        guard !responses.isEmpty, responses.allSatisfy({ $0.tokenResponse.refreshToken == nil }) else { return false }
+        // Only the raw value can be read; a stored one is a placeholder of its length.
+        let literals = ["undefined", "null", "none", "nil", "[object object]"]
+        let literal = r.raw.map { $0.trimmingCharacters(in: .whitespacesAndNewlines).lowercased() }.flatMap { v in literals.first { $0 == v } }
+        var ev = ["refresh_token sent (\(rp.place.rawValue)): \(r.display)",
+                  "token responses in this session: " + responses.suffix(3).map { "\(exchangeID($0)) (no refresh_token)" }.joined(separator: ", ")]
+        if let literal { ev.append("the value is the literal text `\(literal)`: the app read a field the response does not have") }
+        if profile.errorEnvelope == .miro { ev.append("\(profile.name) issues no refresh token to apps without expiring access tokens") }
+        add("refresh-token-not-issued", failed ? .error : .warning, literal != nil ? .certain : .likely,
+            "The refresh token sent was never issued: this session's token responses carried no refresh_token",
+            ev, fix: "Ask for a refresh token the provider's way (Miro: turn on expiring access tokens for the app; OpenID Connect: scope offline_access; Google: access_type=offline), or do not refresh: authorize again when the access token expires.",
+            ref: profile.reference("refresh", else: RFC.refresh))
+        return true
+    }
+
     // MARK: redirect / callback
 
     mutating func redirectRules() {
@@ -310,7 +366,8 @@ extension RuleContext {
         let auth: Observation?
         if cur.role == .authorize { auth = cur }
         else { auth = history.last { $0.role == .authorize } }
-        if let auth, let sentState = auth.params.value("state") {
+        if let auth, let sentState = auth.params.value("state"), !RedactedElsewhere.isMarker(sentState),
+           !(cur.deliveredState.map(RedactedElsewhere.isMarker) ?? false) {
             let got = cur.deliveredState
             let same = auth.id == cur.id && auth.at == cur.at
             if got == nil {

@@ -121,6 +121,12 @@ struct RuleContext {
     // MARK: - Entry
 
     mutating func run() {
+        // A failure the proxy itself reported is the cause; what was recorded is not the provider's
+        // answer, so no other rule judges it (oauth-rules.md, "One verdict per failure").
+        if let failure = cur.upstreamFailure {
+            upstreamRule(failure)
+            return
+        }
         switch cur.role {
         case .tlsError:
             tlsRules()

@@ -89,7 +89,10 @@ extension RuleContext {
         if grants.isEmpty {
             // GitHub and Slack exchange codes without grant_type: for unknown providers it is only possible.
             let strict = !profile.tokenEndpoints.isEmpty
-            if !redirectedFollowUp {
+            // The same endpoint gave tokens to a request without grant_type earlier in this session
+            // (GitHub, Slack): the session proved it is not needed.
+            let learned = acceptedEarlier { !$0.params.has("grant_type") } != nil
+            if !redirectedFollowUp, !learned {
                 add("grant-type-invalid", strict ? shapeSeverity(.error) : shapeSeverity(.warning), strict ? .certain : .possible,
                     "The token request has no grant_type",
                     ["grant_type: absent from query, body and headers",
@@ -150,7 +153,7 @@ extension RuleContext {
             if accepted { ev.append("the same endpoint accepted a \(kind.rawValue) body earlier in this session") }
             add("body-not-form-encoded", shapeSeverity(.error, acceptedEarlier: accepted), profile.errorEnvelope == .miro ? .likely : .likely,
                 "The token request body is \(kind.rawValue), not form-encoded",
-                ev, fix: "Send the parameters as application/x-www-form-urlencoded (key=value&…).",
+                ev, fix: "Send the parameters as an application/x-www-form-urlencoded body (name=value pairs joined by &).",
                 ref: RFC.tokenRequest)
         }
         contentTypeRule()
@@ -365,6 +368,7 @@ extension RuleContext {
         let issue = codeVal.flatMap { index.issue(of: $0) }
         guard let (auth, proven) = index.authorize(for: issue, clientID: nil, before: cur.at),
               let issued = auth.params.value("client_id")?.trimmingCharacters(in: .whitespacesAndNewlines) else { return }
+        guard !RedactedElsewhere.isMarker(sent), !RedactedElsewhere.isMarker(issued) else { return }
         var ev: [String] = []
         if issued != sent {
             ev = ["token request client_id (\(idP.place.rawValue)): \(escaped(sent))",
@@ -446,10 +450,32 @@ extension RuleContext {
 
     // MARK: fallback and provider's words
 
+    /// An earlier successful token request (any endpoint of this host) with the same `client_id` and a
+    /// `client_secret` of the same fingerprint: the pair is known to work (oauth-rules.md, "Learn from
+    /// the session").
+    func credentialsSucceededEarlier() -> Observation? {
+        guard let id = p.first("client_id")?.value, let sec = p.all("client_secret").first else { return nil }
+        let fp = val(sec.value, "client_secret").fp
+        return history.last { h in
+            h.role == .token && h.tokenResponse.success && h.exchange.host == ex.host && h.params.first("client_id")?.value == id &&
+                h.params.all("client_secret").contains { val($0.value, "client_secret").fp == fp }
+        }
+    }
+
     mutating func serverRejectedRule() {
         // `error` set: the proxy answered (upstream unreachable, malformed request), not the provider.
         guard ex.error == nil, let s = ex.status, failed, [400, 401, 403].contains(s) || !response.errorFields.isEmpty else { return }
         guard !hasRequestSideCause else { return }
+        if let good = credentialsSucceededEarlier() {
+            // Never blame a pair that worked: what is left is the grant itself.
+            if codeUnknown { codeUnknownIsTheCause(credentialsWorkedIn: good) }
+            return
+        }
+        // The provider's message names the code, which was never seen issued: the code is as
+        // likely as the credentials (both only possible).
+        if codeUnknown, ProviderSubject.named(inFields: response.errorFields).contains(.code) {
+            codeUnknownIsTheCause(credentialsWorkedIn: nil)
+        }
         let idP = p.first("client_id")
         let secP = p.all("client_secret").first
         var ev = ["\(ex.method) \(cur.endpoint) → \(statusText(cur))"]
@@ -471,6 +497,28 @@ extension RuleContext {
         add("server-rejected-credentials", .error, conf, "The server rejected a well-formed request: the client id/secret pair is likely wrong",
             ev, fix: "Check the client_id/client_secret pair in the app settings (a regenerated secret, another app's secret)\(codeUnknown ? " and use a fresh code" : "").",
             ref: profile.reference("errors", else: RFC.errorResponse))
+    }
+
+    /// `code-unknown` raised to an error: the request is well formed and its code was never seen
+    /// issued; `likely` when its client credentials succeeded earlier in the session, `possible` when
+    /// only the provider's message names the code. That message is quoted as supporting evidence only.
+    mutating func codeUnknownIsTheCause(credentialsWorkedIn good: Observation?) {
+        guard let i = findings.firstIndex(where: { $0.rule == "code-unknown" }) else { return }
+        var f = findings[i]
+        f.severity = .error
+        f.confidence = good != nil ? .likely : .possible
+        if let good {
+            f.title = "The code was never seen issued in this session, and the same client credentials worked: the code is the likely problem"
+            f.evidence.append("the same client_id and client_secret (same fingerprint) got tokens in \(exchangeID(good))")
+        } else {
+            f.title = "The code was never seen issued in this session, and the provider's message names the code"
+        }
+        if ProviderSubject.named(inFields: response.errorFields).contains(.code),
+           let m = response.errorFields.first(where: { ["message", "error_description", "error"].contains($0.0) }) {
+            f.evidence.append("the provider's message names the code (supporting evidence only): \(m.0)=\(escaped(quote(name: m.0, value: m.1)))")
+        }
+        f.fix = "Use the code from this login's redirect, exchanged once and at once (an old, already used or another environment's code fails); let the browser use the proxy too so tokentap can check it."
+        findings[i] = f
     }
 
     mutating func providerErrorRule() {
@@ -531,6 +579,35 @@ extension RuleContext {
         add("client-tls-untrusted", .error, certain ? .certain : .likely, "The client aborted the TLS handshake: it does not trust tokentap's CA",
             ["\(ex.host):\(ex.port)" + (ex.clientAddress.map { " from \($0)" } ?? ""), "error: \(escaped(err))"] + (ua.isEmpty ? [] : ["User-Agent: \(ua)"]),
             fix: hint, ref: "https://www.rfc-editor.org/rfc/rfc8446#section-6.2")
+    }
+}
+
+extension RuleContext {
+    // MARK: upstream-* (the proxy answered)
+
+    /// `upstream-unreachable`, `upstream-timeout`, `upstream-tls-failed`, `upstream-response-invalid`:
+    /// the proxy reported the failure itself (``UpstreamFailure``), so the provider's rules stay silent.
+    mutating func upstreamRule(_ failure: UpstreamFailure) {
+        let host = "\(ex.host)\(ex.port == 443 || ex.port == 80 ? "" : ":\(ex.port)")"
+        let answered = ex.status.map { failure == .truncated ? "HTTP \($0) from the upstream, then cut off" : "\($0) answered by tokentap" } ?? "no response"
+        var ev = ["\(ex.method) \(cur.endpoint) → \(answered)", "proxy error: \(escaped(redactor.redactText(ex.error ?? "")))"]
+        let title: String, fix: String
+        switch failure {
+        case .connect:
+            title = "The proxy could not reach \(host): the provider never saw this request"
+            fix = "Check that \(ex.host) resolves and is reachable from this machine (DNS, firewall, VPN, a --map-remote target that is down), then retry; the request itself was not judged."
+        case .timeout:
+            title = "\(host) did not answer in time: the proxy gave up and answered 504"
+            fix = "Retry; if the provider is only slow, raise --upstream-timeout. The request itself was not judged."
+        case .tls:
+            title = "The TLS handshake between the proxy and \(host) failed: the provider never saw this request"
+            fix = "If a corporate proxy or a test server presents \(ex.host)'s certificate, give its CA with --upstream-ca FILE; otherwise check the system clock and the host name."
+        case .truncated, .malformed:
+            title = "\(host) sent a \(failure == .truncated ? "truncated" : "malformed") response"
+            fix = "Retry; if it persists, something between here and the provider is broken: share `tokentap export --format har` with its maintainers."
+            ev.append("the response was not judged: it is not a complete HTTP answer")
+        }
+        add(failure.rule, .error, .certain, title, ev, fix: fix, ref: failure == .timeout ? "RFC 9110 §15.6.5" : "RFC 9110 §15.6.3")
     }
 }
 

@@ -5,7 +5,7 @@ import TokentapCore
 ///
 /// Export writes one `log` with `version "1.2"`, `creator {name: "tokentap", version}` and one entry
 /// per exchange; tokentap's own fields go into the entry's `_tokentap` object (HAR's `_` convention
-/// for custom fields): `{id, session, kind, findings: [finding objects], error?}`.
+/// for custom fields): `{id, session, kind, findings: [finding objects], error?, verdict?}`.
 ///
 /// Import reads what Chrome and Firefox DevTools, mitmproxy and HTTP Toolkit write: their other
 /// `_`-prefixed fields are ignored, HTTP/2 pseudo-headers (`:authority`…) are dropped,
@@ -49,12 +49,22 @@ public enum HAR {
     /// Times: `startedDateTime` ISO 8601 UTC with microseconds; `time` and `timings` in ms, with
     /// `blocked`/`dns` (and `connect`/`ssl` when unknown) -1; `connect` includes `ssl` (HAR 1.2).
     /// Bodies: UTF-8 text as is; anything else base64 with `encoding: "base64"`.
-    public static func export(_ exchanges: [Exchange], creatorVersion: String) -> Data {
+    /// `extensions`: more `_tokentap` fields per exchange id (the CLI adds `verdict`, the doctor's
+    /// verdict on a failed OAuth exchange: `{exchange, step, status, cause, confidence, summary, fix,
+    /// consequences, alternatives}`).
+    public static func export(_ exchanges: [Exchange], creatorVersion: String, extensions: [Int64: [String: Any]] = [:]) -> Data {
         let log: [String: Any] = [
             "log": [
                 "version": "1.2",
                 "creator": ["name": "tokentap", "version": creatorVersion],
-                "entries": exchanges.map(entry),
+                "entries": exchanges.map { e in
+                    var object = entry(e)
+                    if let id = e.id, let more = extensions[id], var tokentap = object["_tokentap"] as? [String: Any] {
+                        tokentap.merge(more) { current, _ in current }
+                        object["_tokentap"] = tokentap
+                    }
+                    return object
+                },
             ] as [String: Any],
         ]
         return (try? JSONSerialization.data(withJSONObject: log, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]))
@@ -201,13 +211,24 @@ public enum HAR {
         return (imported, skipped)
     }
 
-    /// `text` with every character that cannot appear in a URL percent-encoded (UTF-8); `%` and the
-    /// RFC 3986 reserved and unreserved characters are kept, so existing escapes stay as they are.
+    /// Escapes what a browser would escape before sending the URL: characters outside RFC 3986
+    /// (spaces, `|`, non-ASCII) anywhere, and `[`/`]` after the authority (they are only allowed
+    /// around an IPv6 host), keeping `%XX` as is. Some exporters (and har-sanitizer's
+    /// `[state redacted]`) leave them raw; Foundation's parser would otherwise reject the URL, or
+    /// escape its existing `%XX` once more, so the same value would read differently here and in a
+    /// `Location` header.
     static func escapingInvalidURLCharacters(_ text: String) -> String {
         let keep = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:/?#[]@!$&'()*+,;=%")
+        // Where the path starts: after `scheme://authority`.
+        var pathStart = text.unicodeScalars.endIndex
+        if let sep = text.range(of: "://") {
+            pathStart = text[sep.upperBound...].unicodeScalars.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? text.unicodeScalars.endIndex
+        }
         var out = ""
-        for scalar in text.unicodeScalars {
-            if keep.contains(scalar) {
+        for index in text.unicodeScalars.indices {
+            let scalar = text.unicodeScalars[index]
+            let bracketInPath = (scalar == "[" || scalar == "]") && index >= pathStart
+            if keep.contains(scalar) && !bracketInPath {
                 out.unicodeScalars.append(scalar)
             } else {
                 for byte in String(scalar).utf8 { out += String(format: "%%%02X", byte) }

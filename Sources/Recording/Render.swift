@@ -95,14 +95,16 @@ public enum Render {
     /// URL, status, duration, findings (rule ids) and the error, if any. With `color`, ANSI colors
     /// (status by class, findings by severity); without, plain text.
     /// `header: false` omits the title line (for `tail`, which prints batches as they come).
-    public static func listTable(_ exchanges: [Exchange], color: Bool, header: Bool = true) -> String {
+    /// `notes` gives lines printed under an exchange's line, as they are (`tail`: the verdict).
+    public static func listTable(_ exchanges: [Exchange], color: Bool, header: Bool = true,
+                                 notes: ((Exchange) -> [String])? = nil) -> String {
         let style = Style(enabled: color)
         let timeFormatter = DateFormatter()
         timeFormatter.locale = Locale(identifier: "en_US_POSIX")
         timeFormatter.dateFormat = "HH:mm:ss.SSS"
         timeFormatter.timeZone = .current
 
-        struct Line { var cells: [String]; var colors: [String?] }
+        struct Line { var cells: [String]; var colors: [String?]; var notes: [String] = [] }
         var lines: [Line] = [Line(cells: ["ID", "TIME", "METHOD", "URL", "STATUS", "DURATION", "FINDINGS"],
                                   colors: Array(repeating: style.bold, count: 7))]
         for e in exchanges {
@@ -131,7 +133,7 @@ public enum Render {
             lines.append(Line(
                 cells: [e.id.map(String.init) ?? "-", timeFormatter.string(from: e.started), method, e.url, status,
                         durationText(e.timings.total), findings],
-                colors: [nil, style.dim, nil, nil, statusColor, style.dim, findingsColor]))
+                colors: [nil, style.dim, nil, nil, statusColor, style.dim, findingsColor], notes: notes?(e) ?? []))
         }
         let shown = header ? lines[...] : lines.dropFirst()
         let widths = (0..<7).map { c in shown.map { $0.cells[c].count }.max() ?? 0 }
@@ -147,6 +149,7 @@ public enum Render {
             var text = parts.joined(separator: "  ")
             while text.hasSuffix(" ") { text.removeLast() }
             out += text + "\n"
+            for note in line.notes { out += note + "\n" }
         }
         return out
     }

@@ -64,6 +64,9 @@ public struct Redactor: Sendable {
     /// already a placeholder).
     func replacement(role: String, value: String) -> String? {
         if value.isEmpty || (value.hasPrefix("redacted.") && Placeholder(parsing: value) != nil) { return nil }
+        // Already replaced by another tool (`[state redacted]`, `***`): nothing to hide, and a
+        // fingerprint would make every such value look equal to the others.
+        if RedactedElsewhere.isMarker(value) { return nil }
         let text = placeholder(role: role, value: value)
         log?.add(raw: value, placeholder: text, role: role)
         return text

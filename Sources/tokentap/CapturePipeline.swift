@@ -33,7 +33,7 @@ final class CapturePipeline: ExchangeSink, Sendable {
             throw CLIFailure.runtime("\(error)")
         }
         let processor = CaptureProcessor(redactor: redactor, keepSecrets: keepSecrets, maxBody: maxBody)
-        let printer = LivePrinter(echo: echo, insecureUpstream: insecureUpstream)
+        let printer = LivePrinter(echo: echo, insecureUpstream: insecureUpstream, diagnoser: Diagnoser(redactor: redactor))
         writer = RecordingWriter(
             store: store, logger: logger,
             prepare: { processor.prepare($0) },
@@ -144,16 +144,27 @@ final class CaptureProcessor: Sendable {
     }
 }
 
-/// The one line per exchange on stdout, plus one short line per finding under it.
+/// The one line per exchange on stdout; under a failed OAuth exchange, its verdict's sentence and
+/// fix (not every finding); under any other exchange, its warnings (they say what will fail).
 struct LivePrinter: Sendable {
     let echo: Bool
     let insecureUpstream: Bool
+    let diagnoser: Diagnoser
 
     func print(_ exchange: Exchange) {
         guard echo, exchange.kind == .http else { return }
         Swift.print(line(for: exchange))
-        for finding in exchange.findings where finding.severity != .info {
-            Swift.print("    \(finding.severity.rawValue) \(finding.rule): \(finding.title) Fix: \(finding.fix)")
+        for line in notes(for: exchange) { Swift.print(line) }
+    }
+
+    /// The lines under an exchange's line (indented).
+    func notes(for exchange: Exchange) -> [String] {
+        guard exchange.findings.contains(where: { $0.severity != .info }) || (exchange.status ?? 0) >= 400 || exchange.error != nil else { return [] }
+        if let verdict = diagnoser.verdict(for: exchange) {
+            return ["    \(verdict.summary)", "    fix: \(verdict.fix)"]
+        }
+        return exchange.findings.filter { $0.severity != .info }.map {
+            "    \($0.severity.rawValue) \($0.rule): \($0.title) Fix: \($0.fix)"
         }
     }
 

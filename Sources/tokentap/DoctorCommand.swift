@@ -8,10 +8,13 @@ import TokentapCore
 struct DoctorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "doctor",
-        abstract: "Explain a session's OAuth flow: the timeline, then the findings, most certain first.")
+        abstract: "Explain a session's OAuth flow: what went wrong (one cause per failed exchange), the timeline, then the findings.")
 
     @Option(help: ArgumentHelp("Session to examine (default: the latest).", valueName: "NAME"))
     var session: String?
+
+    @Flag(help: "Also list info findings in the text form (--json always carries every finding).")
+    var all = false
 
     @Flag(help: "Print one JSON document (design.md's shape).")
     var json = false
@@ -35,11 +38,14 @@ struct DoctorCommand: ParsableCommand {
         }
         let diagnoser = Diagnoser(redactor: redactor)
         let timeline = diagnoser.timeline(exchanges)
-        // Findings were computed at capture time, on raw values: they are the authoritative ones.
+        // Findings were computed at capture time, on raw values: they are the authoritative ones,
+        // and the verdicts are chosen among them.
+        let verdicts = diagnoser.verdicts(exchanges)
         let findings = Diagnoser.sorted(exchanges.flatMap(\.findings))
         if json {
             let object: [String: Any] = [
                 "session": name,
+                "verdicts": verdicts.map(verdictObject),
                 "timeline": timeline.map {
                     ["exchange": Int($0.exchange), "at": iso8601Microseconds($0.at), "step": $0.step, "summary": $0.summary] as [String: Any]
                 },
@@ -51,6 +57,15 @@ struct DoctorCommand: ParsableCommand {
         }
         print("session \(name): \(exchanges.count) recorded, \(timeline.count) OAuth steps")
         print("")
+        print("What went wrong")
+        if verdicts.isEmpty {
+            print(timeline.isEmpty ? "  nothing to judge: no OAuth traffic was recorded" : "  nothing: no OAuth exchange failed")
+        }
+        for (i, v) in verdicts.enumerated() {
+            if i > 0 { print("") }
+            print(verdictParagraph(v, indent: "  "))
+        }
+        print("")
         print("Timeline")
         if timeline.isEmpty { print("  (no OAuth traffic recorded: is the app using the proxy? `tokentap ca` shows how to trust it)") }
         for step in timeline {
@@ -59,12 +74,35 @@ struct DoctorCommand: ParsableCommand {
         }
         print("")
         let serious = findings.filter { $0.severity != .info }
-        print(serious.isEmpty ? "Findings: no errors or warnings" : "Findings")
-        for f in findings {
+        let shown = all ? findings : serious
+        let hidden = findings.count - shown.count
+        let more = hidden > 0 ? " (\(hidden) info finding\(hidden == 1 ? "" : "s") hidden: --all shows them)" : ""
+        print((serious.isEmpty ? "Findings: no errors or warnings" : "Findings") + more)
+        for f in shown {
             print("  [\(f.severity.rawValue), \(f.confidence.rawValue)] #\(f.exchange) \(f.rule): \(f.title)")
             for line in f.evidence { print("      evidence: \(line)") }
             print("      fix: \(f.fix)")
             print("      see: \(f.reference)")
         }
     }
+}
+
+/// One verdict as a paragraph of `doctor`'s "What went wrong": the sentence, the cause, the fix,
+/// and what else it explains or might be.
+func verdictParagraph(_ v: Verdict, indent: String) -> String {
+    var lines = ["\(indent)\(v.summary)",
+                 "\(indent)    cause: \(v.cause) (\(v.confidence.rawValue))",
+                 "\(indent)    fix: \(v.fix)"]
+    if !v.consequences.isEmpty { lines.append("\(indent)    explains: \(v.consequences.joined(separator: ", "))") }
+    if !v.alternatives.isEmpty { lines.append("\(indent)    other possible causes: \(v.alternatives.joined(separator: ", "))") }
+    return lines.joined(separator: "\n")
+}
+
+/// A verdict as design.md's `doctor --json` object (also `_tokentap.verdict` in HAR exports).
+func verdictObject(_ v: Verdict) -> [String: Any] {
+    [
+        "exchange": Int(v.exchange), "step": v.step, "status": v.status.map { $0 as Any } ?? NSNull(),
+        "cause": v.cause, "confidence": v.confidence.rawValue, "summary": v.summary, "fix": v.fix,
+        "consequences": v.consequences, "alternatives": v.alternatives,
+    ]
 }

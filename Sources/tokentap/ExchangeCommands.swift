@@ -164,7 +164,11 @@ struct ExportCommand: ParsableCommand {
         let text: Data
         switch format {
         case .har:
-            text = HAR.export(exchanges, creatorVersion: Tokentap.version)
+            // Each failed OAuth exchange carries its verdict in `_tokentap.verdict`.
+            let verdicts = Diagnoser(redactor: redactor).verdicts(exchanges)
+            var extra: [Int64: [String: Any]] = [:]
+            for v in verdicts { extra[v.exchange] = ["verdict": verdictObject(v)] }
+            text = HAR.export(exchanges, creatorVersion: Tokentap.version, extensions: extra)
         case .markdown:
             text = Data(MarkdownReport.render(exchanges, diagnoser: Diagnoser(redactor: redactor), version: Tokentap.version).utf8)
         case .curl:
@@ -218,6 +222,17 @@ enum MarkdownReport {
         }
         md += "\n\n"
 
+        md += "## What went wrong\n\n"
+        let verdicts = diagnoser.verdicts(exchanges)
+        if verdicts.isEmpty { md += "Nothing: no OAuth exchange failed.\n\n" }
+        for v in verdicts {
+            md += "- \(inline(v.summary))\n"
+            md += "  Cause: `\(v.cause)` (\(v.confidence.rawValue)). Fix: \(inline(v.fix))"
+            if !v.consequences.isEmpty { md += " Explains: " + v.consequences.map { "`\($0)`" }.joined(separator: ", ") + "." }
+            if !v.alternatives.isEmpty { md += " Other possible causes: " + v.alternatives.map { "`\($0)`" }.joined(separator: ", ") + "." }
+            md += "\n"
+        }
+        if !verdicts.isEmpty { md += "\n" }
         md += "## Timeline\n\n"
         let timeline = diagnoser.timeline(exchanges)
         if timeline.isEmpty { md += "(no OAuth steps among these exchanges)\n" }
@@ -246,6 +261,7 @@ enum MarkdownReport {
             }
             md += "\nResponse (\(String(format: "%.1f", e.timings.total)) ms):\n\n"
             md += fenced("\(e.response.httpVersion) \(status)\n" + headerLines(e.response.headers) + bodyText(e.response))
+            if let v = verdicts.first(where: { $0.exchange == e.id }) { md += "\nVerdict: `\(v.cause)` (\(v.confidence.rawValue)): \(inline(v.summary))\n" }
             if !e.findings.isEmpty { md += "\nFindings: " + e.findings.map { "`\($0.rule)`" }.joined(separator: ", ") + "\n" }
             md += "\n"
         }

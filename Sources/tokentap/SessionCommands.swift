@@ -3,7 +3,9 @@ import ArgumentParser
 @preconcurrency import Glibc
 #endif
 import Foundation
+import OAuthDiagnosis
 import Recording
+import Redaction
 import TokentapCore
 
 // MARK: - sessions
@@ -128,7 +130,13 @@ struct TailCommand: ParsableCommand {
         let db = store!
         var query = try filters.query(store: db)
         query.session = filters.session
-        query.includeBodies = filters.oauth
+        // The text form prints the verdict under a failed exchange: that reads the bodies.
+        query.includeBodies = filters.oauth || !json
+        // Prints the verdict under a failed exchange (text form only).
+        var printer: LivePrinter?
+        if !json, let key = try? Redactor.loadOrCreateKey(at: CertificatePaths(home: home).fingerprintKey) {
+            printer = LivePrinter(echo: true, insecureUpstream: false, diagnoser: Diagnoser(redactor: Redactor(key: key)))
+        }
         // Start after the newest row, unless --limit asks for a backlog.
         var last: Int64 = try db.exchanges(ExchangeQuery(kinds: Set(ExchangeKind.allCases), afterID: 0, limit: 1,
                                                         includeBodies: false)).last?.id ?? 0
@@ -137,7 +145,7 @@ struct TailCommand: ParsableCommand {
             backlog.afterID = 0
             backlog.limit = limit
             let rows = try db.exchanges(backlog).filter { ($0.id ?? 0) <= last }
-            emit(rows)
+            emit(rows, printer)
         }
         query.limit = nil
         warn("following \(home.database.path) (Ctrl-C to stop)")
@@ -152,9 +160,9 @@ struct TailCommand: ParsableCommand {
                 if !rows.isEmpty {
                     if !json && !printedHeader && filters.limit == nil {
                         printedHeader = true
-                        print(Render.listTable(rows, color: useColor), terminator: "")
+                        print(Render.listTable(rows, color: useColor, notes: printer?.notes), terminator: "")
                     } else {
-                        emit(rows)
+                        emit(rows, printer)
                     }
                 }
                 last = newest  // rows the filters skipped still move the cursor
@@ -163,12 +171,12 @@ struct TailCommand: ParsableCommand {
         }
     }
 
-    private func emit(_ rows: [Exchange]) {
+    private func emit(_ rows: [Exchange], _ printer: LivePrinter?) {
         guard !rows.isEmpty else { return }
         if json {
             for row in rows { print(Self.jsonLine(row)) }
         } else {
-            print(Render.listTable(rows, color: useColor, header: false), terminator: "")
+            print(Render.listTable(rows, color: useColor, header: false, notes: printer?.notes), terminator: "")
         }
     }
 

@@ -195,6 +195,32 @@ final class BrowseEndToEndTests {
         #expect(objects.map { $0["id"] as? Int } == listed.map { $0["id"] as? Int })
     }
 
+    @Test("tail (text) prints under a failed OAuth exchange its verdict's sentence and fix, not every finding")
+    func tailPrintsTheVerdict() throws {
+        try importSession(Self.firstSession(), "one")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tokentapBinary)
+        process.arguments = ["tail", "--limit", "10", "--home", home]
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        let lines = NIOLockedValueBox<[String]>([])
+        collectLines(out, into: lines)
+        #expect(eventually(30) { lines.withLockedValue { $0.contains { $0.hasPrefix("    Token exchange #") } } },
+                "lines: \(lines.withLockedValue { $0 })")
+        kill(process.processIdentifier, SIGINT)
+        _ = eventually(20) { !process.isRunning }
+        let text = lines.withLockedValue { $0 }
+        let verdict = try #require(text.firstIndex { $0.hasPrefix("    Token exchange #") })
+        #expect(text[verdict].contains("(HTTP 401)"), "\(text)")
+        #expect(verdict + 1 < text.count && text[verdict + 1].hasPrefix("    fix: "), "\(text)")
+        #expect(verdict > 0 && text[verdict - 1].contains("POST") && text[verdict - 1].contains("/v1/oauth/token"), "\(text)")
+        #expect(!text.contains { $0.hasPrefix("    error ") }, "one verdict, not every finding: \(text)")
+    }
+
     @Test("export --pseudonymize replaces e-mail, user names and user/team ids with stable pseudonyms")
     func pseudonymizedExport() throws {
         try importSession(Self.firstSession(), "one")

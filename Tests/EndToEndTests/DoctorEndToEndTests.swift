@@ -25,8 +25,16 @@ final class DoctorEndToEndTests {
         var list: [[String: Any]]
         /// `tokentap doctor --json` of the session.
         var doctor: [String: Any]
+        /// The proxy's stdout: one line per exchange, the verdict's sentence and fix under a failed one.
+        var live: [String] = []
 
         var findings: [[String: Any]] { doctor["findings"] as? [[String: Any]] ?? [] }
+        /// The doctor's verdicts: one per failed OAuth exchange.
+        var verdicts: [[String: Any]] { doctor["verdicts"] as? [[String: Any]] ?? [] }
+        func verdict(on exchange: [String: Any]?) -> [String: Any]? {
+            guard let id = exchange?["id"] as? Int else { return nil }
+            return verdicts.first { $0["exchange"] as? Int == id }
+        }
         var timeline: [[String: Any]] { doctor["timeline"] as? [[String: Any]] ?? [] }
         /// Findings of severity error or warning.
         var serious: [[String: Any]] { findings.filter { ["error", "warning"].contains($0["severity"] as? String ?? "") } }
@@ -62,8 +70,15 @@ final class DoctorEndToEndTests {
             throw error
         }
         #expect(proxy.stop() == 0, "proxy stderr: \(proxy.errorText.withLockedValue { $0 })")
+        // Let the reader of its stdout take the last lines (it runs until EOF on its own queue).
+        var count = -1
+        for _ in 0..<30 where proxy.lines.withLockedValue({ $0.count }) != count {
+            count = proxy.lines.withLockedValue { $0.count }
+            usleep(100_000)
+        }
         return Diagnosis(session: session, steps: output["steps"] as? [[String: Any]] ?? [],
-                         list: try rig.list(session: session), doctor: try rig.doctor(session: session))
+                         list: try rig.list(session: session), doctor: try rig.doctor(session: session),
+                         live: proxy.lines.withLockedValue { $0 })
     }
 
     /// The doctor names `rule` with `severity` on `exchange` (an entry of `list`), and `list` shows the
@@ -87,6 +102,18 @@ final class DoctorEndToEndTests {
         return finding
     }
 
+    /// The doctor's verdict on `exchange` names `cause`, with a one-sentence summary and a fix.
+    @discardableResult
+    func expectVerdict(_ cause: String, on exchange: [String: Any]?, in d: Diagnosis,
+                       sourceLocation: SourceLocation = #_sourceLocation) -> [String: Any]? {
+        let verdict = d.verdict(on: exchange)
+        #expect(verdict?["cause"] as? String == cause, "verdict on #\(exchange?["id"] ?? "?"): \(d.verdicts)", sourceLocation: sourceLocation)
+        #expect((verdict?["summary"] as? String)?.hasSuffix(".") == true, "\(verdict ?? [:])", sourceLocation: sourceLocation)
+        #expect((verdict?["fix"] as? String)?.isEmpty == false, sourceLocation: sourceLocation)
+        #expect(verdict?["status"] as? Int == exchange?["status"] as? Int, sourceLocation: sourceLocation)
+        return verdict
+    }
+
     /// No finding's text carries a raw secret of the demo app or the sandbox's code/token shape.
     func expectNoSecrets(_ d: Diagnosis, sourceLocation: SourceLocation = #_sourceLocation) {
         #expect(!d.dump.contains(rig.clientSecret), "the client secret leaked into doctor output", sourceLocation: sourceLocation)
@@ -99,6 +126,7 @@ final class DoctorEndToEndTests {
         let d = try run("correct-query")
         #expect(d.steps.map { $0["status"] as? Int } == [302, 200, 200, 200, 200], "\(d.steps)")
         #expect(d.serious.isEmpty, "false alarms:\n\(d.dump)")
+        #expect(d.verdicts.isEmpty, "\(d.verdicts)")
         let steps = d.timeline.map { $0["step"] as? String ?? "" }
         for expected in ["authorize", "redirect", "token exchange", "api call", "refresh"] {
             #expect(steps.contains(expected), "timeline has \(expected): \(steps)")
@@ -127,6 +155,8 @@ final class DoctorEndToEndTests {
         let unexpected = d.serious.filter { $0["exchange"] as? Int != lastCall["id"] as? Int }
         #expect(unexpected.isEmpty, "false alarms:\n\(d.dump)")
         expectRule("access-token-superseded", on: lastCall, in: d)
+        expectVerdict("access-token-superseded", on: lastCall, in: d)
+        #expect(d.verdicts.count == 1, "\(d.verdicts)")
         expectNoSecrets(d)
     }
 
@@ -138,6 +168,7 @@ final class DoctorEndToEndTests {
         let finding = expectRule("redirect-uri-mismatch", on: d.tokenRequests.last, in: d)
         let text = ([finding?["title"] as? String ?? ""] + (finding?["evidence"] as? [String] ?? [])).joined(separator: " ")
         #expect(text.contains("trailing slash"), "\(text)")
+        expectVerdict("redirect-uri-mismatch", on: d.tokenRequests.last, in: d)
         expectNoSecrets(d)
     }
 
@@ -148,7 +179,9 @@ final class DoctorEndToEndTests {
         #expect(d.status("exchange-2") == 401)
         #expect(d.tokenRequests.count == 2)
         expectRule("code-reused", on: d.tokenRequests.last, in: d)
+        expectVerdict("code-reused", on: d.tokenRequests.last, in: d)
         let first = try #require(d.tokenRequests.first)
+        #expect(d.verdict(on: first) == nil)
         #expect(!d.listedRules(first).contains("code-reused"))
         #expect(d.serious.allSatisfy { $0["exchange"] as? Int != first["id"] as? Int }, "\(d.dump)")
         // Replay before time: the reuse is not blamed on expiry or on the credentials.
@@ -162,6 +195,7 @@ final class DoctorEndToEndTests {
         let d = try run("basic-newline")
         #expect(d.status("exchange") == 401, "\(d.steps)")
         expectRule("basic-auth-malformed", on: d.tokenRequests.last, in: d)
+        expectVerdict("basic-auth-malformed", on: d.tokenRequests.last, in: d)
         #expect(d.findings("server-rejected-credentials").isEmpty, "a request-side cause explains it:\n\(d.dump)")
         expectNoSecrets(d)
     }
@@ -182,6 +216,7 @@ final class DoctorEndToEndTests {
         let refusedID = refused["id"] as? Int
         #expect(!d.timeline.contains { $0["exchange"] as? Int == refusedID }, "\(d.timeline)")
         #expect(d.findings.allSatisfy { $0["exchange"] as? Int != refusedID }, "\(d.dump)")
+        #expect(d.verdicts.allSatisfy { $0["exchange"] as? Int != refusedID }, "\(d.verdicts)")
         expectNoSecrets(d)
     }
 
@@ -190,6 +225,27 @@ final class DoctorEndToEndTests {
         let d = try run("json-body")
         #expect(d.status("exchange") == 400, "\(d.steps)")
         expectRule("body-not-form-encoded", on: d.tokenRequests.last, in: d)
+        let verdict = expectVerdict("body-not-form-encoded", on: d.tokenRequests.last, in: d)
+        #expect((verdict?["summary"] as? String)?.contains("message agrees") == true, "\(verdict ?? [:])")
+        #expect(d.verdicts.count == 1, "\(d.verdicts)")
+        // The text form answers first: the verdict, then the timeline, then the findings.
+        let text = try tokentap(["doctor", "--home", rig.home, "--session", d.session]).text
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        #expect(lines.count > 3 && lines[2] == "What went wrong", "\(text)")
+        #expect(lines.count > 3 && lines[3].hasPrefix("  Token exchange #"), "\(text)")
+        #expect(lines.contains("      cause: body-not-form-encoded (likely)"), "\(text)")
+        let order = ["What went wrong", "Timeline", "Findings"].compactMap { text.range(of: $0)?.lowerBound }
+        #expect(order.count == 3 && order == order.sorted(), "\(text)")
+        #expect(!text.contains("[info,"), "info findings only with --all:\n\(text)")
+        #expect(text.contains("info finding"), "the text says info findings are hidden:\n\(text)")
+        let all = try tokentap(["doctor", "--home", rig.home, "--session", d.session, "--all"]).text
+        #expect(all.contains("[info, certain]") && all.contains("provider-error"), "\(all)")
+        #expect(!text.contains(rig.clientSecret))
+        // The proxy's live output: under the failed exchange, the verdict's sentence and fix only.
+        let row = try #require(d.live.firstIndex { $0.contains("POST api.miro.com/v1/oauth/token") && $0.contains(" 400 ") }, "\(d.live)")
+        #expect(row + 2 < d.live.count && d.live[row + 1].hasPrefix("    Token exchange #"), "\(d.live)")
+        #expect(row + 2 < d.live.count && d.live[row + 2].hasPrefix("    fix: "), "\(d.live)")
+        #expect(!d.live.contains { $0.hasPrefix("    error ") }, "one verdict, not every finding: \(d.live)")
         expectNoSecrets(d)
     }
 
@@ -199,6 +255,7 @@ final class DoctorEndToEndTests {
         #expect(d.steps.map { $0["status"] as? Int } == [302, 200, 200, 401], "\(d.steps)")
         #expect(d.tokenRequests.count == 3)
         expectRule("refresh-token-rotated", on: d.tokenRequests.last, in: d)
+        expectVerdict("refresh-token-rotated", on: d.tokenRequests.last, in: d)
         let firstRefresh = d.tokenRequests[1]
         #expect(d.serious.allSatisfy { $0["exchange"] as? Int != firstRefresh["id"] as? Int }, "\(d.dump)")
         expectNoSecrets(d)
@@ -209,6 +266,31 @@ final class DoctorEndToEndTests {
         let d = try run("wrong-secret")
         #expect(d.status("exchange") == 401, "\(d.steps)")
         expectRule("server-rejected-credentials", on: d.tokenRequests.last, in: d)
+        let verdict = expectVerdict("server-rejected-credentials", on: d.tokenRequests.last, in: d)
+        #expect((verdict?["summary"] as? String)?.contains("Miro's message agrees") == true, "\(verdict ?? [:])")
+        expectNoSecrets(d)
+    }
+
+    @Test("the same never-issued code twice, both rejected for the code: no code-reused; the verdict names the code (issue 17)")
+    func badCodeTwice() throws {
+        let d = try run("bad-code-twice")
+        #expect(d.status("exchange-1") == 401 && d.status("exchange-2") == 401, "\(d.steps)")
+        #expect(d.body("exchange-2").contains("Invalid authorization code"))
+        #expect(d.tokenRequests.count == 2)
+        #expect(d.findings("code-reused").isEmpty, "the code never worked:\n\(d.dump)")
+        expectVerdict("code-unknown", on: d.tokenRequests.first, in: d)
+        expectVerdict("code-unknown", on: d.tokenRequests.last, in: d)
+        expectNoSecrets(d)
+    }
+
+    @Test("a never-issued code sent with credentials that worked: code-unknown (likely), not server-rejected-credentials (issue 17)")
+    func unknownCodeAfterSuccess() throws {
+        let d = try run("unknown-code-after-success")
+        #expect(d.status("exchange-1") == 200 && d.status("exchange-2") == 401, "\(d.steps)")
+        #expect(d.findings("server-rejected-credentials").isEmpty, "\(d.dump)")
+        let verdict = expectVerdict("code-unknown", on: d.tokenRequests.last, in: d)
+        #expect(verdict?["confidence"] as? String == "likely")
+        #expect(d.verdicts.count == 1, "\(d.verdicts)")
         expectNoSecrets(d)
     }
 
@@ -220,6 +302,7 @@ final class DoctorEndToEndTests {
         #expect(d.body("exchange").contains("expired"))
         let finding = expectRule("code-expired", on: d.tokenRequests.last, in: d)
         #expect((finding?["title"] as? String)?.contains("11m") == true, "elapsed time shown: \(finding ?? [:])")
+        expectVerdict("code-expired", on: d.tokenRequests.last, in: d)
         #expect(d.findings("code-reused").isEmpty)
         #expect(d.timeline.contains { $0["step"] as? String == "test clock" }, "\(d.timeline)")
         expectNoSecrets(d)

@@ -165,6 +165,28 @@ final class ExportEndToEndTests {
         #expect(!rules.contains { $0.severity == "error" && $0.rule != "access-token-expired" && $0.rule != "provider-error" }, "\(rules)")
     }
 
+    @Test("through import: a har-sanitizer HAR ([state redacted], raw spaces) has no state-mismatch; the browser's favicon is not an API call")
+    func sanitizedHARThroughImport() throws {
+        // Cloudflare's har-sanitizer writes `[state redacted]` with a raw space and brackets into the
+        // authorize URL and into the redirect's Location; Chromium then asks api.miro.com for its icon.
+        let authorize = "https://accounts.google.com/o/oauth2/v2/auth?client_id=1234-abc.apps.googleusercontent.com&response_type=code"
+            + "&redirect_uri=\(Self.enc(Self.redirect))&scope=openid%20email&state=[state redacted]"
+        let location = "\(Self.redirect)?state=[state redacted]&code=[code redacted]&scope=email%20openid"
+        let rules = try importedRules([
+            Self.entry(at: 0, "GET", authorize, status: 302, responseHeaders: [("location", location)]),
+            Self.entry(at: 1, "GET", "\(Self.redirect)?state=%5Bstate%20redacted%5D&code=%5Bcode%20redacted%5D&scope=email%20openid", status: 200,
+                       responseHeaders: [("content-type", "text/html")], responseBody: "<html>ok</html>"),
+            Self.entry(at: 2, "GET", "https://api.miro.com/favicon.ico", status: 401,
+                       responseBody: #"{"status":401,"code":"tokenNotProvided","message":"No access token","type":"error"}"#),
+        ], session: "sanitized")
+        #expect(rules.isEmpty, "\(rules)")
+        let d = try doctor("sanitized")
+        #expect((d["verdicts"] as? [Any])?.isEmpty == true, "\(d)")
+        // The authorize URL keeps one level of escaping (no `%2520`).
+        let rows = try list("sanitized")
+        #expect((rows.first?["url"] as? String)?.contains("scope=openid%20email&state=%5Bstate%20redacted%5D") == true, "\(rows.first ?? [:])")
+    }
+
     @Test("through import: a refresh token sent as code is token-type-confusion (real failure 12)")
     func tokenTypeConfusionThroughImport() throws {
         let refresh = "eyJtaXJvLm9yaWdpbiI6ImV1MDEifQ_refreshConfusedZZZZZZZZZZZZ"
@@ -230,6 +252,11 @@ final class ExportEndToEndTests {
         #expect(text.contains("redacted.client_secret."))
 
         try validateHAR12(data, expectedEntries: 6)
+        // The failed token exchange carries its verdict.
+        let root = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let entries = ((root["log"] as? [String: Any])?["entries"] as? [[String: Any]]) ?? []
+        let verdicts = entries.compactMap { ($0["_tokentap"] as? [String: Any])?["verdict"] as? [String: Any] }
+        #expect(verdicts.contains { $0["cause"] as? String == "code-expired" && $0["step"] as? String == "token exchange" }, "\(verdicts)")
         // And a real HAR parser from PyPI reads it: haralyzer, in the test virtualenv.
         guard let python = ProcessInfo.processInfo.environment["TOKENTAP_PYTHON"], !python.isEmpty else {
             Issue.record("TOKENTAP_PYTHON is not set: run the tests with scripts/test, which creates the virtualenv")
@@ -403,6 +430,12 @@ final class ExportEndToEndTests {
             #expect(md.contains(f["fix"] as? String ?? "?"))
         }
         #expect(md.contains("## Timeline") && md.contains("**authorize**") && md.contains("**token exchange**"), "\(md)")
+        // The verdicts come first: one cause per failed exchange.
+        let wrong = try #require(md.range(of: "## What went wrong"))
+        #expect(wrong.lowerBound < md.range(of: "## Timeline")!.lowerBound)
+        #expect(md.contains("Cause: `code-expired` (certain)"), "\(md)")
+        #expect(md.contains("Verdict: `code-expired`"), "\(md)")
+        for v in (d["verdicts"] as? [[String: Any]]) ?? [] { #expect(md.contains("`\(v["cause"] as? String ?? "?")`")) }
         #expect(md.contains("POST https://api.miro.com/v1/oauth/token → 400"))
         #expect(md.contains("redacted.client_secret."))
         #expect(md.contains("tokentap 0."))

@@ -77,6 +77,26 @@ final class ProxyEndToEndTests {
         #expect(result.text.hasSuffix("\n502"))
         #expect(result.text.contains("api.miro.com"))
         #expect(result.text.contains("refused"))
+        // An API call without a token that the proxy could not deliver: the proxy's failure is the
+        // verdict (live line and doctor), and no provider-side rule judges the proxy's own 502.
+        let call = try curl(proxy, ["-w", "\n%{http_code}", "https://api.miro.com/v2/boards"])
+        #expect(call.text.hasSuffix("\n502"))
+        #expect(try eventually { proxy.lines.withLockedValue { $0.contains { $0.contains("API call #") && $0.contains("502 from tokentap") } } },
+                "\(proxy.lines.withLockedValue { $0 })")
+        #expect(proxy.lines.withLockedValue { $0.contains { $0.hasPrefix("    fix: ") } })
+        #expect(proxy.stop() == 0)
+        let doctor = try tokentap(["doctor", "--home", home, "--session", "e2e", "--json"])
+        let object = try #require(try JSONSerialization.jsonObject(with: doctor.stdout) as? [String: Any])
+        let verdicts = try #require(object["verdicts"] as? [[String: Any]])
+        #expect(verdicts.count == 2, "\(verdicts)")
+        #expect(verdicts.allSatisfy { $0["cause"] as? String == "upstream-unreachable" && $0["status"] as? Int == 502 }, "\(verdicts)")
+        let rules = (object["findings"] as? [[String: Any]] ?? []).compactMap { $0["rule"] as? String }
+        #expect(!rules.contains("access-token-missing"), "\(rules)")
+        #expect(!rules.contains("provider-error"), "\(rules)")
+        let text = try tokentap(["doctor", "--home", home, "--session", "e2e"]).text
+        #expect(text.hasPrefix("session e2e:"))
+        #expect(text.contains("What went wrong\n  API call #"), "\(text)")
+        #expect(text.range(of: "What went wrong")!.lowerBound < text.range(of: "Timeline")!.lowerBound)
     }
 
     @Test("an upstream certificate that is not trusted gives 502 and nothing is relayed")

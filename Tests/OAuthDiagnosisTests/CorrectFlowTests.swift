@@ -50,6 +50,7 @@ func correctMiroFlow(style: Style) -> Scenario {
         s.add(e)
         #expect(s.findings(at: 1).rule("params-in-query")?.severity == .info)
         #expect(s.findings(at: 1).alarms.map(\.rule) == ["server-rejected-credentials"])
+        #expect(s.verdict(at: 1)?.cause == "server-rejected-credentials")
         #expect(s.findings(at: 2).rule("param-split")?.severity == .info)
     }
 
@@ -59,6 +60,9 @@ func correctMiroFlow(style: Style) -> Scenario {
                       response: json(["error": "invalid_request"]), url: "https://idp.example.com/oauth2/token"))
         let f = s.findings()
         #expect(f.rule("params-in-query")?.severity == .warning)
+        // A warning only may explain it: the provider's own error leads, the shape is an alternative.
+        #expect(s.verdict()?.cause == "provider-error")
+        #expect(s.verdict()?.alternatives == ["params-in-query"])
     }
 
     @Test func timelineShowsElapsedTimes() {
@@ -83,6 +87,7 @@ func correctMiroFlow(style: Style) -> Scenario {
         let f = s.findings()
         #expect(f.rule("code-unknown") == nil)
         #expect(f.evidenceContains("code-expired", "issued in #2"))
+        #expect(s.verdict()?.cause == "code-expired")
         #expect(s.findings(at: 1).isEmpty)
         #expect(s.diagnoser.timeline(s.stored).map(\.step) == ["authorize", "redirect", "token exchange"])
     }

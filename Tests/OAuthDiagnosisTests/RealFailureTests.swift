@@ -29,10 +29,12 @@ let rfcChallenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         #expect(f.evidenceContains("basic-auth-malformed", "newline"))
         #expect(f.rule("server-rejected-credentials") == nil)
         #expect(!f.flatMap(\.evidence).contains { $0.contains(Miro.secret) })
+        #expect(s.verdict()?.cause == "basic-auth-malformed")
 
         var ok = Scenario()
         ok.add(S.authorize())
         ok.add(S.token(bodyParams, style: .form, at: 5, response: S.tokens(), headers: [basicHeader("\(Miro.clientID):\(Miro.secret)")]))
+        #expect(ok.verdict() == nil)
         #expect(ok.findings().rule("basic-auth-malformed") == nil)
         #expect(ok.findings().alarms.isEmpty)
     }
@@ -45,6 +47,7 @@ let rfcChallenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         let b = s.findings().rule("basic-auth-malformed")
         #expect(b?.severity == .error)
         #expect(b?.evidence.contains { $0.contains("ends with \"\\n\"") } == true)
+        #expect(s.verdict()?.cause == "basic-auth-malformed")
     }
 
     // 2
@@ -63,6 +66,9 @@ let rfcChallenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         #expect(second.evidenceContains("code-reused", "40 ms earlier"))
         #expect(second.first?.rule == "code-reused")
         #expect(second.rule("server-rejected-credentials") == nil)
+        #expect(s.verdict(at: 1) == nil)
+        #expect(s.verdict(at: 2)?.cause == "code-reused")
+        #expect(s.verdict(at: 2)?.confidence == .certain)
     }
 
     @Test func replayBeforeTimeEvenWhenTheResponseSaysExpired() {
@@ -73,6 +79,7 @@ let rfcChallenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         let f = s.findings()
         #expect(f.rule("code-reused")?.severity == .error)
         #expect(f.rule("code-expired") == nil)
+        #expect(s.verdict()?.cause == "code-reused")
     }
 
     // 3
@@ -86,6 +93,8 @@ let rfcChallenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         #expect(f.rule("redirect-uri-mismatch")?.confidence == .certain)
         #expect(f.rule("redirect-uri-mismatch")?.title.contains("trailing slash") == true)
         #expect(f.rule("provider-error")?.severity == .info)
+        #expect(s.verdict()?.cause == "redirect-uri-mismatch")
+        #expect(s.verdict()?.consequences == ["provider-error"])
 
         var ok = Scenario()
         ok.add(S.authorize(redirectURI: "https://app.example/cb/"))
@@ -105,6 +114,7 @@ let rfcChallenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         #expect(f.rule("code-mangled")?.title.contains("not URL-decoded") == true)
         #expect(f.rule("code-unknown") == nil)
         #expect(f.rule("credential-formatting") == nil)
+        #expect(s.verdict()?.cause == "code-mangled")
 
         var ok = Scenario()
         ok.add(S.authorize(code: issued))
@@ -122,6 +132,7 @@ let rfcChallenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         let f = s.findings()
         #expect(f.rule("redirect-uri-mismatch")?.title.contains("encoding level") == true)
         #expect(f.evidenceContains("redirect-uri-mismatch", "https%3A%2F%2Fapp.example%2Fcb"))
+        #expect(s.verdict()?.cause == "redirect-uri-mismatch")
     }
 
     // 6
@@ -134,6 +145,7 @@ let rfcChallenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         #expect(f.rule("refresh-token-rotated")?.severity == .error)
         #expect(f.evidenceContains("refresh-token-rotated", "already used in #2"))
         #expect(f.rule("server-rejected-credentials") == nil)
+        #expect(s.verdict()?.cause == "refresh-token-rotated")
         // Correct: the new refresh token.
         var ok = s
         ok.exchanges[2] = S.token(S.refreshParams(Miro.refresh2), style: .form, at: 7200, response: S.tokens(Miro.access, Miro.refresh))
@@ -147,6 +159,7 @@ let rfcChallenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         s.add(S.token(S.refreshParams(), style: .form, at: 3600.1, status: 401, response: S.miroError()))
         let f = s.findings()
         #expect(f.rule("refresh-token-rotated")?.title.contains("raced") == true)
+        #expect(s.verdict()?.cause == "refresh-token-rotated")
     }
 
     // 7
@@ -158,12 +171,14 @@ let rfcChallenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         let f = s.findings()
         #expect(f.rule("client-auth-conflict")?.severity == .error)
         #expect(f.evidenceContains("client-auth-conflict", "equal"))
+        #expect(s.verdict()?.cause == "client-auth-conflict")
         var diff = Scenario()
         diff.add(S.authorize())
         diff.add(S.token(S.codeParams(), style: .form, at: 5, status: 401, response: S.miroError(),
                          headers: [basicHeader("\(Miro.clientID):\(Miro.otherSecret)")]))
         #expect(diff.findings().rule("client-auth-conflict")?.confidence == .certain)
         #expect(diff.findings().evidenceContains("client-auth-conflict", "differ"))
+        #expect(diff.verdict()?.cause == "client-auth-conflict")
     }
 
     // 8
@@ -176,6 +191,7 @@ let rfcChallenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         #expect(f.evidenceContains("grant-type-invalid", "\"authorization_code\\r\\n\""))
         #expect(f.evidenceContains("grant-type-invalid", "authorization_code%0D%0A"))
         #expect(f.rule("grant-type-invalid")?.title.contains("line break") == true)
+        #expect(s.verdict()?.cause == "grant-type-invalid")
     }
 
     // 9
@@ -193,6 +209,8 @@ let rfcChallenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         #expect(f.evidenceContains("token-redirected", "method changed POST → GET"))
         #expect(f.rule("token-method-not-post") == nil)
         #expect(f.rule("param-missing") == nil)
+        #expect(s.verdict(at: 1)?.cause == "token-over-plain-http")
+        #expect(s.verdict(at: 2)?.cause == "token-redirected")
     }
 
     // 10
@@ -204,6 +222,7 @@ let rfcChallenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         #expect(f.rule("body-not-form-encoded")?.severity == .error)
         #expect(f.evidenceContains("body-not-form-encoded", "application/json"))
         #expect(f.rule("server-rejected-credentials") == nil)
+        #expect(s.verdict()?.cause == "body-not-form-encoded")
     }
 
     // 11
@@ -217,6 +236,7 @@ let rfcChallenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         #expect(c?.title.contains("client_secret") == true)
         #expect(f.evidenceContains("credential-formatting", "newline"))
         #expect(!f.flatMap(\.evidence).contains { $0.contains(Miro.secret) })
+        #expect(s.verdict()?.cause == "credential-formatting")
     }
 
     // 12
@@ -228,6 +248,7 @@ let rfcChallenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         #expect(f.rule("token-type-confusion")?.severity == .error)
         #expect(f.rule("token-type-confusion")?.title.contains("refresh token") == true)
         #expect(f.rule("code-unknown") == nil)
+        #expect(s.verdict()?.cause == "token-type-confusion")
     }
 
     // 13
@@ -242,6 +263,7 @@ let rfcChallenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         let f = s.findings()
         #expect(f.rule("pkce-verifier-mismatch")?.severity == .error)
         #expect(f.rule("pkce-verifier-mismatch")?.confidence == .certain)
+        #expect(s.verdict()?.cause == "pkce-verifier-mismatch")
 
         var ok = Scenario()
         ok.add(S.authorize(clientID: "app1", extra: [("code_challenge", rfcChallenge), ("code_challenge_method", "S256")],
@@ -262,6 +284,8 @@ let rfcChallenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         let f = s.findings()
         #expect(f.rule("access-token-expired")?.severity == .error)
         #expect(f.evidenceContains("access-token-expired", "used 1h 15m 00s after issue"))
+        #expect(s.verdict()?.cause == "access-token-expired")
+        #expect(s.verdict()?.step == "api call")
         var ok = s
         ok.exchanges[2] = S.api(bearer: Miro.access, at: 5 + 30 * 60, status: 401)
         #expect(ok.findings().rule("access-token-expired") == nil)

@@ -23,18 +23,21 @@ import TokentapCore
         #expect(f.evidenceContains("token-endpoint-wrong", "https://api.miro.com/v1/oauth/token"))
         let v2 = exchange(S.token(S.codeParams(), style: .form, at: 5, status: 404, response: rejected, url: "https://api.miro.com/v2/oauth/token"))
         #expect(v2.rule("token-endpoint-wrong") != nil)
+        #expect(f.cause == "token-endpoint-wrong" && v2.cause == "token-endpoint-wrong")
         #expect(good().rule("token-endpoint-wrong") == nil)
     }
 
     @Test func tokenMethodNotPost() {
         let f = exchange(S.token(S.codeParams(), style: .query, at: 5, status: 405, response: rejected, method: "GET"))
         #expect(f.rule("token-method-not-post")?.severity == .error)
+        #expect(f.cause == "token-method-not-post")
         #expect(good(.query).rule("token-method-not-post") == nil)
     }
 
     @Test func tokenOverPlainHTTPButNotLoopback() {
         let f = exchange(S.token(S.codeParams(), style: .form, at: 5, status: 400, response: rejected, url: "http://api.miro.com/v1/oauth/token"))
         #expect(f.rule("token-over-plain-http")?.severity == .error)
+        #expect(f.cause == "token-over-plain-http")
         let local = exchange(S.token(S.codeParams(), style: .form, at: 5, response: S.tokens(), url: "http://localhost:8080/realms/x/token"),
                              authorize: nil)
         #expect(local.rule("token-over-plain-http") == nil)
@@ -53,11 +56,13 @@ import TokentapCore
         #expect(f.rule("grant-type-invalid")?.severity == .error)
         #expect(f.rule("grant-type-invalid")?.title.contains(words) == true, "\(f.rule("grant-type-invalid")?.title ?? "")")
         #expect(f.rule("grant-type-invalid")?.fix.contains("authorization_code") == true)
+        #expect(f.cause == "grant-type-invalid")
     }
 
     @Test func grantTypeMissing() {
         let f = exchange(S.token(S.codeParams().filter { $0.0 != "grant_type" }, style: .form, at: 5, status: 400, response: rejected))
         #expect(f.rule("grant-type-invalid")?.title.contains("no grant_type") == true)
+        #expect(f.cause == "grant-type-invalid")
         #expect(good().rule("grant-type-invalid") == nil)
     }
 
@@ -72,6 +77,8 @@ import TokentapCore
             let f = failed.findings()
             #expect(f.rule("grant-type-invalid")?.confidence == .possible)
             #expect(f.rule("server-rejected-credentials") != nil)
+            #expect(failed.verdict()?.cause == "server-rejected-credentials")
+            #expect(failed.verdict()?.alternatives == ["grant-type-invalid"])
         }
     }
 
@@ -79,6 +86,7 @@ import TokentapCore
         let f = exchange(S.token(S.codeParams().filter { $0.0 != "client_secret" }, style: .form, at: 5, status: 401, response: rejected))
         #expect(f.rule("param-missing")?.severity == .error)
         #expect(f.rule("param-missing")?.title.contains("client_secret") == true)
+        #expect(f.cause == "param-missing")
         #expect(f.rule("server-rejected-credentials") == nil)
         // A public client with PKCE at a generic provider needs no secret.
         var s = Scenario()
@@ -92,6 +100,7 @@ import TokentapCore
         e.target += "?client_id=3074457363680409999"
         let f = exchange(e)
         #expect(f.rule("param-conflict")?.severity == .error)
+        #expect(f.cause == "param-conflict")
         #expect(f.evidenceContains("param-conflict", "client_id in query: \"3074457363680409999\""))
         #expect(good(.basic(clientIDInBody: true)).rule("param-conflict") == nil)
     }
@@ -117,10 +126,13 @@ import TokentapCore
         let f = s.findings()
         #expect(f.rule("body-not-form-encoded")?.severity == .info)
         #expect(f.evidenceContains("body-not-form-encoded", "accepted a json body earlier"))
+        // The same client's credentials worked: the code it never saw issued is the likely cause.
+        #expect(s.verdict()?.cause == "code-unknown")
         // Without the earlier success it is the cause.
         var first = Scenario()
         first.add(s.exchanges[1])
         #expect(first.findings().rule("body-not-form-encoded")?.severity == .error)
+        #expect(first.verdict()?.cause == "body-not-form-encoded")
     }
 
     @Test func contentTypeMismatch() {
@@ -129,6 +141,7 @@ import TokentapCore
         let f = exchange(e)
         #expect(f.rule("content-type-mismatch")?.severity == .error)
         #expect(f.evidenceContains("content-type-mismatch", "application/json"))
+        #expect(f.cause == "content-type-mismatch")
         var noCT = S.token(S.codeParams(), style: .form, at: 5, status: 400, response: rejected)
         noCT.request.headers.removeAll { $0.name == "Content-Type" }
         #expect(exchange(noCT).rule("content-type-mismatch")?.severity == .warning)
@@ -153,6 +166,7 @@ import TokentapCore
         let b = f.rule("basic-auth-malformed")
         #expect(b?.severity == .error)
         #expect(b.map { ($0.evidence + [$0.title]).contains { $0.contains(words) } } == true, "\(b?.evidence ?? [])")
+        #expect(f.cause == "basic-auth-malformed", "\(f.rules)")
         #expect(!f.flatMap(\.evidence).contains { $0.contains(Miro.secret) || $0.contains(Miro.access) })
     }
 
@@ -165,6 +179,7 @@ import TokentapCore
         let r = f.rule("client-credentials-swapped")
         #expect(r?.severity == .error)
         #expect(r?.confidence == .certain) // the secret equals the authorize request's client_id
+        #expect(f.cause == "client-credentials-swapped")
         #expect(f.rule("client-id-mismatch") == nil)
         let noAuth = exchange(S.token(S.codeParams(clientID: Miro.secret, secret: Miro.clientID), style: .form, at: 5, status: 401, response: rejected),
                               authorize: nil)
@@ -180,6 +195,7 @@ import TokentapCore
         let f = exchange(e)
         #expect(f.rule("body-not-form-encoded") != nil)
         #expect(f.rule("client-id-mismatch") == nil)
+        #expect(f.cause == "body-not-form-encoded")
     }
 
     @Test func clientIDMismatch() {
@@ -187,6 +203,7 @@ import TokentapCore
         #expect(f.rule("client-id-mismatch")?.severity == .error)
         #expect(f.rule("client-id-mismatch")?.confidence == .certain)
         #expect(f.evidenceContains("client-id-mismatch", "3074457363680409999"))
+        #expect(f.cause == "client-id-mismatch")
         #expect(good().rule("client-id-mismatch") == nil)
     }
 
@@ -195,6 +212,7 @@ import TokentapCore
         let f = exchange(S.token(S.codeParams(clientID: clientID), style: .form, at: 5, status: 401, response: rejected))
         #expect(f.rule("credential-formatting")?.severity == .error)
         #expect(f.rule("credential-formatting")?.title.contains(words) == true)
+        #expect(f.cause == "credential-formatting")
         #expect(good().rule("credential-formatting") == nil)
     }
 
@@ -205,6 +223,8 @@ import TokentapCore
         s.add(S.token(S.codeParams() + [("code_challenge", rfcChallenge)], style: .form, at: 5, status: 400,
                       response: json(["error": "invalid_request"]), url: "https://idp.example.com/token"))
         #expect(s.findings().rule("extra-params")?.severity == .warning)
+        #expect(s.verdict()?.cause == "provider-error")
+        #expect(s.verdict()?.alternatives == ["extra-params"])
         #expect(good().rule("extra-params") == nil)
     }
 
@@ -213,6 +233,7 @@ import TokentapCore
         let r = f.rule("server-rejected-credentials")
         #expect(r?.severity == .error && r?.confidence == .likely)
         #expect(f.alarms.map(\.rule) == ["server-rejected-credentials"])
+        #expect(f.cause == "server-rejected-credentials")
         // Certain when the same client_id succeeded with another secret.
         var s = Scenario()
         s.add(S.authorize())
@@ -220,6 +241,8 @@ import TokentapCore
         s.add(S.authorize(at: 100, code: Miro.code2))
         s.add(S.token(S.codeParams(code: Miro.code2, secret: Miro.otherSecret), style: .form, at: 105, status: 401, response: rejected))
         #expect(s.findings().rule("server-rejected-credentials")?.confidence == .certain)
+        #expect(s.verdict()?.cause == "server-rejected-credentials")
+        #expect(s.verdict()?.confidence == .certain)
         #expect(good().rule("server-rejected-credentials") == nil)
     }
 
@@ -229,6 +252,8 @@ import TokentapCore
         let f = exchange(e)
         #expect(f.rule("provider-error") == nil)
         #expect(f.rule("server-rejected-credentials") == nil)
+        #expect(f.rules == ["upstream-unreachable"])
+        #expect(f.cause == "upstream-unreachable")
     }
 
     @Test func providerErrorEnvelopes() {
@@ -241,6 +266,10 @@ import TokentapCore
                           url: "https://slack.com/api/oauth.v2.access"))
         let sf = slack.findings()
         #expect(sf.evidenceContains("provider-error", "error: \"invalid_code\""))
+        // The provider names the code, never seen issued: it, not the credentials, leads.
+        #expect(slack.verdict()?.cause == "code-unknown")
+        #expect(slack.verdict()?.confidence == .possible)
+        #expect(slack.verdict()?.consequences.contains("server-rejected-credentials") == true)
         // GitHub: form-encoded error with HTTP 200.
         var gh = Scenario()
         var e = S.token(S.codeParams(), style: .form, at: 0, status: 200, url: "https://github.com/login/oauth/access_token")
@@ -257,6 +286,7 @@ import TokentapCore
         s.add(S.authorize())
         s.add(S.token(S.codeParams(redirectURI: nil), style: .form, at: 5, status: 401, response: S.miroError()))
         #expect(s.findings().rule("redirect-uri-missing")?.severity == .error)
+        #expect(s.verdict()?.cause == "redirect-uri-missing")
         // Generic provider whose authorize request had no redirect_uri: not required.
         var g = Scenario()
         g.add(S.token(S.codeParams(redirectURI: nil), style: .form, at: 5, response: S.tokens(), url: "https://idp.example.com/token"))
@@ -268,6 +298,7 @@ import TokentapCore
         s.add(S.authorize(redirectURI: "http://localhost:3000/cb"))
         s.add(S.token(S.codeParams(redirectURI: "http://127.0.0.1:3000/cb"), style: .form, at: 5, status: 401, response: S.miroError()))
         #expect(s.findings().rule("redirect-uri-mismatch")?.title.contains("localhost vs 127.0.0.1") == true)
+        #expect(s.verdict()?.cause == "redirect-uri-mismatch")
         var q = Scenario()
         q.add(S.authorize())
         q.add(S.token(S.codeParams(redirectURI: Miro.redirect + "?code=x"), style: .form, at: 5, status: 401, response: S.miroError()))
@@ -282,6 +313,7 @@ import TokentapCore
         let f = s.findings()
         #expect(f.rule("redirect-uri-mismatch")?.confidence == .likely)
         #expect(f.rule("redirect-uri-mismatch")?.title.contains("trailing slash added") == true)
+        #expect(s.verdict()?.cause == "redirect-uri-mismatch")
         var ok = Scenario()
         ok.add(S.token(S.codeParams(), style: .form, at: 0, response: S.tokens()))
         ok.add(S.token(S.codeParams(code: Miro.code2), style: .form, at: 60, status: 401, response: S.miroError()))
@@ -298,10 +330,15 @@ import TokentapCore
         let f = s.findings()
         #expect(f.rule("redirect-uri-mismatch")?.severity == .error)
         #expect(f.rule("provider-error")?.severity == .info)
+        #expect(s.verdict()?.cause == "redirect-uri-mismatch")
+        #expect(s.verdict()?.step == "authorize")
         var first = Scenario()
         first.add(bad)
         #expect(first.findings().rule("redirect-uri-mismatch") == nil)
         #expect(first.findings().rule("provider-error")?.severity == .error)
+        // Only the provider's word: its message is the cause, and only possibly right.
+        #expect(first.verdict()?.cause == "provider-error")
+        #expect(first.verdict()?.confidence == .possible)
     }
 
     @Test func codeExpired() {
@@ -312,6 +349,7 @@ import TokentapCore
         #expect(f.rule("code-expired")?.severity == .error)
         #expect(f.evidenceContains("code-expired", "code used 11m 04s after issue"))
         #expect(f.rule("server-rejected-credentials") == nil)
+        #expect(s.verdict()?.cause == "code-expired")
         var ok = Scenario()
         ok.add(S.authorize())
         ok.add(S.token(S.codeParams(), style: .form, at: 540, status: 400, response: S.miroError(400, "Invalid code")))
@@ -327,6 +365,7 @@ import TokentapCore
         let f = s.findings()
         #expect(f.rule("code-expired")?.severity == .error)
         #expect(f.evidenceContains("code-expired", "11m 04s"))
+        #expect(s.verdict()?.cause == "code-expired")
         #expect(s.findings(at: 1).isEmpty)
         #expect(s.diagnoser.timeline(s.stored).map(\.step) == ["authorize", "redirect", "test clock", "token exchange"])
         #expect(s.diagnoser.timeline(s.stored).last?.summary.contains("code used 11m 04s after issue") == true)
@@ -342,6 +381,7 @@ import TokentapCore
         s.add(S.authorize(code: issued))
         s.add(S.token(S.codeParams(code: issued.replacingOccurrences(of: "+", with: " ")), style: .form, at: 5, status: 400, response: S.miroError()))
         #expect(s.findings().rule("code-mangled")?.title.contains("`+`") == true)
+        #expect(s.verdict()?.cause == "code-mangled")
     }
 
     @Test func codeUnknownIsInfoAndLowersTheFallback() {
@@ -350,6 +390,8 @@ import TokentapCore
         let f = s.findings()
         #expect(f.rule("code-unknown")?.severity == .info)
         #expect(f.rule("server-rejected-credentials")?.confidence == .possible)
+        #expect(s.verdict()?.cause == "server-rejected-credentials")
+        #expect(s.verdict()?.confidence == .possible)
         var ok = Scenario()
         ok.add(S.authorize())
         ok.add(S.token(S.codeParams(), style: .form, at: 5, response: S.tokens()))
@@ -364,15 +406,18 @@ import TokentapCore
         let f = s.findings()
         #expect(f.rule("code-expired") != nil)
         #expect(f.rule("code-unknown") == nil)
+        #expect(s.verdict()?.cause == "code-expired")
     }
 
     @Test func stateMismatch() {
         var s = Scenario()
         s.add(S.authorize(state: "s1", redirectState: .some("s2")))
         #expect(s.findings().rule("state-mismatch")?.severity == .error)
+        #expect(s.verdict()?.cause == "state-mismatch")
         var missing = Scenario()
         missing.add(S.authorize(state: "s1", redirectState: .some(nil)))
         #expect(missing.findings().rule("state-mismatch")?.title.contains("no state") == true)
+        #expect(missing.verdict()?.cause == "state-mismatch")
         // Two logins in flight: the callback answers the older one.
         var two = Scenario()
         two.add(S.authorize(state: "s1", code: nil, redirectState: .some(nil)).droppingResponse())
@@ -393,6 +438,7 @@ import TokentapCore
         bad.response.body = json(["error": "invalid_request", "error_description": "redirect_uri mismatch"])
         s.add(bad)
         #expect(s.findings().rule("loopback-redirect-port")?.severity == .error)
+        #expect(s.verdict()?.cause == "loopback-redirect-port")
         var ok = Scenario()
         ok.add(S.authorize(redirectURI: "http://127.0.0.1:5000/cb", host: "idp.example.com", path: "/authorize"))
         var same = bad
@@ -409,6 +455,7 @@ import TokentapCore
         s.add(auth)
         s.add(S.token(base, style: .form, at: 5, status: 400, response: json(["error": "invalid_grant"]), url: "https://idp.example.com/token"))
         #expect(s.findings().rule("pkce-verifier-missing")?.severity == .error)
+        #expect(s.verdict()?.cause == "pkce-verifier-missing")
         var inv = Scenario()
         inv.add(auth)
         inv.add(S.token(base + [("code_verifier", "abc+/=")], style: .form, at: 5, status: 400, response: json(["error": "invalid_grant"]),
@@ -416,6 +463,7 @@ import TokentapCore
         let f = inv.findings()
         #expect(f.rule("pkce-verifier-invalid")?.severity == .error)
         #expect(f.evidenceContains("pkce-verifier-invalid", "standard base64"))
+        #expect(inv.verdict()?.cause == "pkce-verifier-invalid")
         var ok = Scenario()
         ok.add(auth)
         ok.add(S.token(base + [("code_verifier", rfcVerifier)], style: .form, at: 5, response: S.tokens(), url: "https://idp.example.com/token"))
@@ -431,6 +479,7 @@ import TokentapCore
         let f = s.findings()
         #expect(f.rule("refresh-token-expired")?.severity == .error)
         #expect(f.evidenceContains("refresh-token-expired", "60d"))
+        #expect(s.verdict()?.cause == "refresh-token-expired")
         var ok = Scenario()
         ok.add(S.token(S.codeParams(), at: 0, response: S.tokens()))
         ok.add(S.token(S.refreshParams(), style: .form, at: 59 * 86_400, response: S.tokens(Miro.access2, Miro.refresh2)))
@@ -442,6 +491,7 @@ import TokentapCore
         s.add(S.token(S.codeParams(), at: 0, response: S.tokens()))
         s.add(S.token(S.refreshParams(clientID: "3074457363680409999"), style: .form, at: 100, status: 401, response: S.miroError()))
         #expect(s.findings().rule("refresh-token-client-mismatch")?.severity == .error)
+        #expect(s.verdict()?.cause == "refresh-token-client-mismatch")
         var ok = Scenario()
         ok.add(S.token(S.codeParams(), at: 0, response: S.tokens()))
         ok.add(S.token(S.refreshParams(), style: .form, at: 100, response: S.tokens(Miro.access2, Miro.refresh2)))
@@ -457,6 +507,7 @@ import TokentapCore
         #expect(f.rule("access-token-superseded")?.severity == .error)
         #expect(f.rule("access-token-superseded")?.confidence == .certain)
         #expect(f.rule("access-token-expired") == nil)
+        #expect(s.verdict()?.cause == "access-token-superseded")
         var ok = s
         ok.exchanges[2] = S.api(bearer: Miro.access2, at: 1900, status: 200)
         #expect(ok.findings().isEmpty)
@@ -466,10 +517,12 @@ import TokentapCore
         var s = Scenario()
         s.add(S.api(bearer: nil, at: 0, status: 401))
         #expect(s.findings().rule("access-token-missing")?.severity == .error)
+        #expect(s.verdict()?.cause == "access-token-missing")
         var q = Scenario()
         q.add(S.api(bearer: nil, authorization: "Bearer \"\(Miro.access)\"", at: 0, status: 401))
         let f = q.findings()
         #expect(f.rule("access-token-missing")?.title.contains("quotes") == true)
+        #expect(q.verdict()?.cause == "access-token-missing")
         #expect(!f.flatMap(\.evidence).contains { $0.contains(Miro.access) })
         var ok = Scenario()
         ok.add(S.api(bearer: Miro.access, at: 0, status: 200))
@@ -486,6 +539,7 @@ import TokentapCore
         s.add(S.api(bearer: Miro.access, at: 0).retargeted("https://miro.com/v2/boards", status: 404))
         #expect(s.findings().rule("api-wrong-host")?.severity == .error)
         #expect(s.findings().evidenceContains("api-wrong-host", "api.miro.com"))
+        #expect(s.verdict()?.cause == "api-wrong-host")
         var ok = Scenario()
         ok.add(S.api(bearer: Miro.access, at: 0))
         #expect(ok.findings().rule("api-wrong-host") == nil)
@@ -496,10 +550,12 @@ import TokentapCore
         s.add(S.token(S.codeParams(), at: 0, response: S.tokens()))
         s.add(S.token(S.refreshParams(Miro.access), style: .form, at: 100, status: 401, response: S.miroError()))
         #expect(s.findings().rule("token-type-confusion")?.title.contains("access token") == true)
+        #expect(s.verdict()?.cause == "token-type-confusion")
         var b = Scenario()
         b.add(S.authorize())
         b.add(S.api(bearer: Miro.code, at: 5, status: 401))
         #expect(b.findings().rule("token-type-confusion")?.title.contains("code") == true)
+        #expect(b.verdict()?.cause == "token-type-confusion")
         var ok = Scenario()
         ok.add(S.token(S.codeParams(), at: 0, response: S.tokens()))
         ok.add(S.api(bearer: Miro.access, at: 5))
@@ -513,6 +569,7 @@ import TokentapCore
         let f = s.findings()
         #expect(f.rule("scope-mismatch")?.severity == .error)
         #expect(f.evidenceContains("scope-mismatch", "boards:write"))
+        #expect(s.verdict()?.cause == "scope-mismatch")
         var ok = Scenario()
         ok.add(S.token(S.codeParams(), at: 0, response: S.tokens(scope: "boards:read boards:write")))
         ok.add(S.api("POST", bearer: Miro.access, at: 10, status: 403))
@@ -545,6 +602,7 @@ import TokentapCore
         #expect(f.first?.rule == "rate-limited")
         #expect(f.evidenceContains("rate-limited", "X-RateLimit-Remaining: 0"))
         #expect(f.evidenceContains("rate-limited", "42s after this request"))
+        #expect(s.verdict()?.cause == "rate-limited")
         var ok = Scenario()
         ok.add(S.api(bearer: Miro.access, at: 0))
         #expect(ok.findings().rule("rate-limited") == nil)
@@ -557,6 +615,8 @@ import TokentapCore
         let f = s.findings()
         #expect(f.rule("client-tls-untrusted")?.severity == .error)
         #expect(f.rule("client-tls-untrusted")?.confidence == .certain)
+        #expect(s.verdict()?.cause == "client-tls-untrusted")
+        #expect(s.verdict()?.step == "tls error")
         var proxyWording = Scenario()
         proxyWording.add(Exchange(session: "t", kind: .tlsError, started: S.t0, host: "api.miro.com", method: "", target: "",
                                   error: "client 127.0.0.1:5555 rejected tokentap's certificate for api.miro.com: it does not trust tokentap's CA; run `tokentap ca` for how to trust it"))
@@ -588,6 +648,7 @@ import TokentapCore
         let bad = run(["iat": now - 900, "exp": now - 600], status: 401)
         #expect(bad.rule("jwt-clock-skew")?.severity == .error)
         #expect(bad.evidenceContains("jwt-clock-skew", "exp is 10m 00s before the response Date"))
+        #expect(bad.cause == "jwt-clock-skew")
         #expect(run(["iat": now - 5, "exp": now + 300], status: 200).rule("jwt-clock-skew") == nil)
     }
 }

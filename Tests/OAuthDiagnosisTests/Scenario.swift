@@ -73,6 +73,19 @@ struct Scenario {
         return diagnoser.diagnose(exchanges[idx], history: history)
     }
 
+    /// The verdict on exchange `i` (default: the last) as `doctor` computes it: the exchange as
+    /// stored (redacted, numbered) with the findings judged when it was captured.
+    func verdict(at i: Int? = nil) -> Verdict? {
+        let idx = i ?? exchanges.count - 1
+        var e = Scenario.redactor.redact(exchanges[idx])
+        e.id = Int64(idx + 1)
+        e.findings = findings(at: idx)
+        return diagnoser.verdict(for: e)
+    }
+
+    /// Every exchange's verdict (nil for those that did not fail).
+    var verdicts: [Verdict?] { exchanges.indices.map { verdict(at: $0) } }
+
     /// Every exchange's findings, each judged against the ones before it.
     func allFindings() -> [[Finding]] { exchanges.indices.map { findings(at: $0) } }
 
@@ -192,6 +205,8 @@ extension Array where Element == Finding {
     var rules: [String] { map(\.rule) }
     /// Findings of severity error or warning.
     var alarms: [Finding] { filter { $0.severity == .error || $0.severity == .warning } }
+    /// The rule the verdict on these findings (one exchange's) names as the cause.
+    var cause: String? { Verdict.decide(self)?.cause.rule }
     func evidenceContains(_ rule: String, _ text: String) -> Bool {
         self.rule(rule)?.evidence.contains { $0.contains(text) } ?? false
     }

@@ -273,6 +273,19 @@ struct HARTests {
         #expect(e.target == "/x%20y%7Cz?q=a%20b&p=%2F")
     }
 
+    @Test("har-sanitizer's raw `[state redacted]` in a query is escaped once, like a browser sends it; an IPv6 host keeps its brackets")
+    func bracketsAndSpacesInAQuery() throws {
+        func entry(_ url: String) -> String {
+            #"{"startedDateTime":"2026-11-29T12:00:00Z","time":1,"request":{"method":"GET","url":"\#(url)","headers":[]},"response":{"status":200}}"#
+        }
+        let har = #"{"log":{"entries":[\#(entry("https://accounts.google.com/auth?scope=openid%20email&state=[state redacted]")),\#(entry("http://[::1]:8080/cb?a=[b]"))]}}"#
+        let entries = try HAR.parse(Data(har.utf8), session: "s")
+        #expect(entries.count == 2)
+        #expect(entries.first?.exchange.target == "/auth?scope=openid%20email&state=%5Bstate%20redacted%5D")
+        #expect(entries.last?.exchange.host == "::1")
+        #expect(entries.last?.exchange.target == "/cb?a=%5Bb%5D")
+    }
+
     @Test("merged findings are de-duplicated by rule and title; the computed one wins")
     func merge() {
         let a = Finding(rule: "code-expired", severity: .error, confidence: .certain, title: "T", evidence: ["new"], fix: "", reference: "")

@@ -15,6 +15,9 @@ The proxy and its CA come from the environment (HTTPS_PROXY, REQUESTS_CA_BUNDLE)
   stale-refresh      a refresh, then another refresh with the first (rotated) refresh token
   wrong-secret       the exchange with a secret that is not the app's
   expired-code       the sandbox clock advanced 660 s between the redirect and the exchange
+  bad-code-twice     a code that was never issued, exchanged twice (both rejected for the code)
+  unknown-code-after-success
+                     a correct exchange, then one with a code that was never issued
 Prints one JSON document: {"steps": [{"name": str, "status": int, "body": str}, ...]}.
 """
 import base64
@@ -160,6 +163,16 @@ def main():
         code = authorize(client_id, redirect_uri)
         record("advance", requests.post(ADVANCE_URL + "?seconds=660", timeout=30))
         exchange("exchange", client_id, secret, code, redirect_uri)
+
+    elif mode == "bad-code-twice":
+        authorize(client_id, redirect_uri)  # a real login whose code the app then loses
+        exchange("exchange-1", client_id, secret, "not-a-code-0123456789abcdef", redirect_uri)
+        exchange("exchange-2", client_id, secret, "not-a-code-0123456789abcdef", redirect_uri)
+
+    elif mode == "unknown-code-after-success":
+        code = authorize(client_id, redirect_uri)
+        exchange("exchange-1", client_id, secret, code, redirect_uri)
+        exchange("exchange-2", client_id, secret, "not-a-code-0123456789abcdef", redirect_uri)
 
     else:
         raise SystemExit(f"unknown mode {mode!r}")
