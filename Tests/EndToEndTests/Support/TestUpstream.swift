@@ -28,11 +28,26 @@ final class TestUpstream: @unchecked Sendable {
     let fixtures = NIOLockedValueBox<[String: Fixture]>([:])
 
     /// A canned response; `gzipChunked` sends the body gzip-encoded (system gzip) and chunked.
+    /// `raw` replaces it all: these bytes are written as they are, head included (for heads NIO's
+    /// encoder would frame differently: a 204 with Content-Length, a HEAD answer with chunked
+    /// framing, header bytes that are not UTF-8). Meant for connections that serve only raw
+    /// fixtures and unchunked responses.
     struct Fixture: Sendable {
         var status: Int = 200
         var headers: [(String, String)] = []
         var body: String = ""
         var gzipChunked = false
+        var raw: [UInt8]? = nil
+
+        init(status: Int = 200, headers: [(String, String)] = [], body: String = "", gzipChunked: Bool = false) {
+            self.status = status
+            self.headers = headers
+            self.body = body
+            self.gzipChunked = gzipChunked
+        }
+
+        init(raw: [UInt8]) { self.raw = raw }
+        init(raw: String) { self.raw = Array(raw.utf8) }
     }
 
     /// `data` gzip-compressed by the system's gzip tool.
@@ -166,6 +181,15 @@ private final class TestUpstreamHandler: ChannelInboundHandler {
         let path = String(head.uri.prefix { $0 != "?" })
         let q = query(head.uri)
         if path.hasPrefix("/fixture/"), let fixture = fixtures.withLockedValue({ $0[String(path.dropFirst(9))] }) {
+            if let raw = fixture.raw {
+                // Past the encoder (it takes response parts only), then an end through it so that
+                // the pipelining handler lets the next request in; after an unchunked response
+                // the encoder writes nothing for it.
+                let encoder = try! context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self)
+                encoder.writeAndFlush(NIOAny(ByteBuffer(bytes: raw)), promise: nil)
+                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+                return
+            }
             var headers = HTTPHeaders(fixture.headers)
             var bytes = Array(fixture.body.utf8)
             if fixture.gzipChunked {
