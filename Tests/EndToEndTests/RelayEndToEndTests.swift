@@ -36,11 +36,11 @@ final class RelayEndToEndTests {
           arguments: [true, false])
     func bodilessResponses(tls: Bool) throws {
         let answers: [(name: String, method: String, upstream: String, client: String)] = [
-            ("head-cl", "HEAD", "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\n",
-             "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\n"),
             // NIO's encoder writes the framing field it keeps for a HEAD answer in lower case.
             ("head-chunked", "HEAD", "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n",
              "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n"),
+            ("head-cl", "HEAD", "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\n",
+             "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\n"),
             // 204 and 304 may not carry framing fields towards the client (RFC 9110 §8.6, RFC 9112 §6.3): NIO drops them.
             ("204-cl", "GET", "HTTP/1.1 204 No Content\r\nX-Seq: 3\r\nContent-Length: 10\r\n\r\n", "HTTP/1.1 204 No Content\r\nX-Seq: 3\r\n\r\n"),
             ("204-chunked", "GET", "HTTP/1.1 204 No Content\r\nX-Seq: 4\r\nTransfer-Encoding: chunked\r\n\r\n", "HTTP/1.1 204 No Content\r\nX-Seq: 4\r\n\r\n"),
@@ -54,7 +54,8 @@ final class RelayEndToEndTests {
         }
         let proxy = try fixture.startProxy()
         defer { #expect(proxy.stop() == 0) }
-        // Sent one after the other on one connection (pipelined): answered in order.
+        // Sent one after the other on one connection (pipelined): answered in order. The first is
+        // a HEAD: on the plain path the front decoder, paired with the encoder, has to note it.
         let request = answers.map { "\($0.method) \(target("/fixture/\($0.name)", tls: tls)) HTTP/1.1\r\nHost: api.miro.com\r\n\r\n" }.joined()
         let result = try raw(proxy, tls: tls, request)
         #expect(result.text == answers.map(\.client).joined())

@@ -117,6 +117,7 @@ final class TestUpstream: @unchecked Sendable {
                 return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(NIOSSLServerHandler(context: context))
+                    try sync.addHandler(RawSwap())
                     try sync.configureHTTPServerPipeline(withErrorHandling: true)
                     try sync.addHandler(TestUpstreamHandler(seen: seen, fixtures: fixtures))
                 }
@@ -133,6 +134,25 @@ final class TestUpstream: @unchecked Sendable {
     /// The deterministic body `/bytes` serves.
     static func bytes(size: Int, seed: UInt8) -> [UInt8] {
         (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ Int(seed)) }
+    }
+}
+
+/// Between TLS and the response encoder: once armed, replaces the next encoded write (a head) with
+/// raw bytes, for fixtures whose head NIO's encoder would not write as given.
+private final class RawSwap: ChannelOutboundHandler, RemovableChannelHandler {
+    typealias OutboundIn = IOData
+    typealias OutboundOut = IOData
+    private var pending: [UInt8]?
+
+    func arm(_ bytes: [UInt8]) { pending = bytes }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if let bytes = pending {
+            pending = nil
+            context.write(wrapOutboundOut(.byteBuffer(ByteBuffer(bytes: bytes))), promise: promise)
+        } else {
+            context.write(data, promise: promise)
+        }
     }
 }
 
@@ -182,11 +202,12 @@ private final class TestUpstreamHandler: ChannelInboundHandler {
         let q = query(head.uri)
         if path.hasPrefix("/fixture/"), let fixture = fixtures.withLockedValue({ $0[String(path.dropFirst(9))] }) {
             if let raw = fixture.raw {
-                // Past the encoder (it takes response parts only), then an end through it so that
-                // the pipelining handler lets the next request in; after an unchunked response
-                // the encoder writes nothing for it.
-                let encoder = try! context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self)
-                encoder.writeAndFlush(NIOAny(ByteBuffer(bytes: raw)), promise: nil)
+                // A bodiless response goes through NIO's handlers as usual; the bytes its head
+                // became are swapped for the raw ones just before TLS.
+                try! context.pipeline.syncOperations.handler(type: RawSwap.self).arm(raw)
+                var headers = HTTPHeaders()
+                headers.add(name: "Content-Length", value: "0")
+                context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
                 context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
                 return
             }
