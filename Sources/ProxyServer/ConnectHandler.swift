@@ -155,10 +155,11 @@ final class ConnectHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func startForwarding(context: ChannelHandlerContext, data: NIOAny) {
         state = .forwarding
         do {
-            let encoder: [ChannelHandler] = frontEncoder(context) == nil ? [HTTPResponseEncoder()] : []
-            try context.pipeline.syncOperations.addHandlers(
-                encoder + [HTTPServerPipelineHandler(), HTTPRelayHandler(env: env, origin: nil)],
-                position: .after(self))
+            // As configureHTTPServerPipeline would have it: pipelining, header validation, relay.
+            let http: [ChannelHandler] = frontEncoder(context) == nil
+                ? [HTTPResponseEncoder(), HTTPServerPipelineHandler()]
+                : [HTTPServerPipelineHandler(), NIOHTTPResponseHeadersValidator()]
+            try context.pipeline.syncOperations.addHandlers(http + [HTTPRelayHandler(env: env, origin: nil)], position: .after(self))
         } catch {
             context.close(promise: nil)
             return
