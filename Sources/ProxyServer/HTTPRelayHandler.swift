@@ -206,7 +206,7 @@ final class HTTPRelayHandler: ChannelDuplexHandler, UpstreamDelegate {
             }
         case .connect(let key, let flight):
             let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-            env.connector.connect(key, on: context.eventLoop).whenComplete { result in
+            env.upstreamConnector(key, context.eventLoop).whenComplete { result in
                 let relay = handler.value
                 switch result {
                 case .success(let conn):

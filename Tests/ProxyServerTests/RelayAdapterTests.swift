@@ -1,6 +1,7 @@
 import CertificateAuthority
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1
@@ -118,5 +119,51 @@ struct RelayAdapterTests {
         #expect(out.contains("tokentap: malformed HTTP request"))
         #expect(!client.isActive)
         #expect(sink.exchanges.withLockedValue { $0.first?.kind } == .clientError)
+    }
+
+    @Test func aPooledConnectionClosedByTheServerIsReplacedOnceForAGET() throws {
+        let second = EmbeddedChannel(loop: loop)
+        let secondHandler = UpstreamHandler(handshake: loop.makePromise())
+        try second.pipeline.syncOperations.addHandler(secondHandler)
+        try second.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 443)).wait()
+        secondHandler.handshake.succeed(())
+        let asked = NIOLockedValueBox(0)
+        env.upstreamConnector = { key, loop in
+            asked.withLockedValue { $0 += 1 }
+            return loop.makeSucceededFuture(UpstreamConnection(key: key, channel: second, handler: secondHandler))
+        }
+        try client.writeInbound(ByteBuffer(string: "GET /again HTTP/1.1\r\nHost: api.miro.com\r\n\r\n"))
+        #expect(try sentUpstream().count == 2)
+        // The server had closed the idle connection: nothing came back.
+        upstream.pipeline.fireChannelInactive()
+        loop.run()
+        #expect(asked.withLockedValue { $0 } == 1)
+        var resent: [HTTPClientRequestPart] = []
+        while let part = try second.readOutbound(as: HTTPClientRequestPart.self) { resent.append(part) }
+        guard case .head(let head) = resent.first else { Issue.record("\(resent)"); return }
+        #expect(head.uri == "/again" && resent.count == 2)
+        try second.writeInbound(HTTPClientResponsePart.head(HTTPResponseHead(version: .http1_1, status: .ok,
+                                                                              headers: HTTPHeaders([("Content-Length", "2")]))))
+        try second.writeInbound(HTTPClientResponsePart.body(ByteBuffer(string: "ok")))
+        try second.writeInbound(HTTPClientResponsePart.end(nil))
+        #expect(try clientOutput() == "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        #expect(sink.exchanges.withLockedValue { $0.first?.error } == nil)
+        #expect(sink.exchanges.withLockedValue { $0.count } == 1)
+    }
+
+    @Test func anUpstreamThatRefusesIsAnswered502WithTheCause() throws {
+        _ = env.pool(for: loop).checkout(Self.key)  // no pooled connection
+        env.upstreamConnector = { _, loop in loop.makeFailedFuture(IOError(errnoCode: ECONNREFUSED, reason: "connect")) }
+        try client.writeInbound(ByteBuffer(string: "POST /token HTTP/1.1\r\nHost: api.miro.com\r\nContent-Length: 3\r\n\r\nabc"))
+        loop.run()
+        let out = try clientOutput()
+        #expect(out.hasPrefix("HTTP/1.1 502 Bad Gateway\r\n"))
+        #expect(out.contains("X-Tokentap-Error: upstream\r\n"))
+        #expect(out.contains("refused"))
+        #expect(!client.isActive)
+        let row = try #require(sink.exchanges.withLockedValue { $0.first })
+        #expect(row.status == 502)
+        #expect(row.error?.contains("refused") == true)
+        #expect(row.method == "POST" && row.target == "/token")
     }
 }
