@@ -86,8 +86,6 @@ final class HTTPRelayHandler: ChannelDuplexHandler, UpstreamDelegate {
         switch machine.readRequested() {
         case .withhold:
             break
-        case .read:
-            context.read()
         case .askRecorder:
             if recorderIsFull(context: context) { machine.recorderFull() } else { context.read() }
         }

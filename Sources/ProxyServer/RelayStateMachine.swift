@@ -9,15 +9,28 @@ import NIOHTTP1
 /// `HTTPServerPipelineHandler` sits in front and holds pipelined requests back until the previous
 /// response has ended.
 ///
-/// ```
-///            requestHead                     upstreamReady                 responseHead (final)
-///   idle ───────────────▶ waitingForUpstream ─────────────▶ streamingRequest ─────────────▶ streamingResponse
-///    ▲  ▲                  │  (checkOut → connect)            │    ▲ upstream gone before a response byte:   │
-///    │  │                  │                                  │    └ idempotent, pooled: retry once ───────┘
-///    │  │                  └── connect failed / timeout ──▶ answer 502/504 ──▶ closing                     │
-///    │  └──────────────────────────── responseEnd (keep-alive) ────────────────────────────────────────────┘
-///    └── closing ◀── client gone, close asked, responseEnd (not keep-alive), reset mid-response
-/// ```
+/// | state | event | next state | actions |
+/// |---|---|---|---|
+/// | idle | requestHead (relayable) | waitingForUpstream | checkOut |
+/// | idle | requestHead (origin-form to the plain proxy) | closing | recordClientError, answer 400, closeClient |
+/// | waitingForUpstream | checkOutMissed | = | connect |
+/// | waitingForUpstream | upstreamReady | streamingRequest | useUpstream, forward (buffered parts), startTimeout if complete, readClient if withheld |
+/// | waitingForUpstream | upstreamConnectFailed | closing | answer 502/504, finishCapture (error), closeClient |
+/// | streamingRequest | requestBody, requestEnd | = | forward; startTimeout at the end |
+/// | streamingRequest | responseHead 1xx (not 101) | = | sendInterim |
+/// | streamingRequest | responseHead | streamingResponse | cancelTimeout, sendHead (`Connection: close` after an upgrade request) |
+/// | streamingRequest | upstreamClosed, pooled connection, idempotent, nothing received | waitingForUpstream | closeUpstream, connect (once) |
+/// | streamingRequest | upstreamClosed/Failed, responseTimeout | closing | closeUpstream, answer 502/504, finishCapture (error), closeClient |
+/// | streamingResponse | responseBody | = | sendBody |
+/// | streamingResponse | responseEnd, both sides keep-alive | idle | returnUpstream, finishCapture, sendEnd |
+/// | streamingResponse | responseEnd, otherwise | closing | closeUpstream, finishCapture, sendEnd, closeClient |
+/// | streamingResponse | upstreamClosed/Failed (reset mid-response) | closing | closeUpstream, finishCapture (error), closeClient |
+/// | in flight | clientClosed | closing | closeUpstream, finishCapture (error) |
+/// | idle | closeRequested, clientIdle | closing | closeClient (in flight: once answered) |
+/// | any | malformedRequest | closing | answer 400 unless a response is under way, closeClient |
+///
+/// Reads from the client are withheld while waiting for the upstream, while it is not writable,
+/// and while the recorder's backlog is full (``readRequested()``).
 struct RelayStateMachine {
     /// The states. Each in-flight state carries the request's ``Flight``.
     enum State: Equatable {
@@ -416,8 +429,6 @@ struct RelayStateMachine {
     // MARK: reading from the client
 
     enum ReadDecision: Equatable {
-        /// Pass the read on.
-        case read
         /// Withheld; a ``Action/readClient`` follows when it can go.
         case withhold
         /// Allowed as far as the relay goes; ask the recorder whether its backlog has room, and
