@@ -112,4 +112,14 @@ final class RelayEndToEndTests {
         #expect(showClean.text.contains("Société"))
         #expect(!showClean.text.contains("not valid UTF-8"))
     }
+
+    @Test("Proxy-* fields reach neither an intercepted host nor a plain-proxy target", arguments: [true, false])
+    func proxyFieldsNotForwarded(tls: Bool) throws {
+        let proxy = try fixture.startProxy()
+        defer { #expect(proxy.stop() == 0) }
+        let result = try raw(proxy, tls: tls, "GET \(target("/headers", tls: tls)) HTTP/1.1\r\nHost: api.miro.com\r\n"
+            + "Proxy-Authorization: Basic dXNlcjpwYXNz\r\nProxy-Connection: keep-alive\r\nX-Kept: 1\r\nConnection: close\r\n\r\n")
+        #expect(result.text.hasPrefix("HTTP/1.1 200 OK\r\n"))
+        #expect(result.text.hasSuffix("\r\n\r\nHost\nX-Kept\nConnection\n"))
+    }
 }

@@ -9,7 +9,8 @@ import NIOSSL
 
 /// A real HTTPS server on loopback with its own test CA, standing in for an upstream.
 ///
-/// Routes: `POST /echo` (JSON echo of method, target and body), `GET /gzip` (chunked and
+/// Routes: `POST /echo` (JSON echo of method, target and body), `GET /headers` (the request's
+/// field names, one a line), `GET /gzip` (chunked and
 /// gzip-encoded: `gzipBody`, made by the gzip tool at start), `GET /bytes?size=N&seed=S` (N deterministic
 /// bytes, streamed), `GET /slow?ms=N` (answers after N ms), anything else: 200 "ok".
 /// Leaves are chosen by SNI (any name gets one), so the same server poses as api.miro.com and
@@ -228,6 +229,10 @@ private final class TestUpstreamHandler: ChannelInboundHandler {
             return
         }
         switch path {
+        case "/headers":
+            // The request's field names as received, one a line.
+            let names = head.headers.map { "\($0.name)\n" }.joined()
+            send(status: .ok, contentType: "text/plain", body: ByteBuffer(string: names), context: context)
         case "/echo":
             let json: [String: Any] = [
                 "method": head.method.rawValue, "target": head.uri,
