@@ -14,7 +14,9 @@ import NIOSSL
 /// - Anything else: `400` with a reason, and close.
 ///
 /// The request decoder in front of it uses `leftOverBytesStrategy: .forwardBytes`, so bytes that
-/// follow the CONNECT request reach the TLS handler or the tunnel.
+/// follow the CONNECT request reach the TLS handler or the tunnel. In the proxy that decoder is
+/// paired with a response encoder (``addFrontHandlers(to:env:)``), so a plain forward-proxy
+/// connection keeps them: the encoder learns every request's method, the first one included.
 final class ConnectHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = ByteBuffer
@@ -39,6 +41,24 @@ final class ConnectHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         remoteAddress = context.channel.remoteAddress?.ipPortText
+    }
+
+    /// The front of a client connection: a request decoder with `.forwardBytes`, paired (by
+    /// `configureHTTPServerPipeline`) with the response encoder in front of it, then this handler.
+    /// NIO pairs them only in `configureHTTPServerPipeline`, and gives `.forwardBytes` only with an
+    /// upgrade configuration: an empty one is given and its (then idle) upgrade handler removed.
+    static func addFrontHandlers(to sync: ChannelPipeline.SynchronousOperations, env: ProxyEnvironment) throws {
+        try sync.configureHTTPServerPipeline(withPipeliningAssistance: false, withServerUpgrade: (upgraders: [], completionHandler: { _ in }),
+                                             withErrorHandling: false, withOutboundHeaderValidation: false)
+        let upgrader = try sync.handler(type: HTTPServerUpgradeHandler.self)
+        sync.removeHandler(upgrader, promise: nil)
+        let decoder = try sync.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+        try sync.addHandler(ConnectHandler(env: env, decoder: decoder))
+    }
+
+    /// The response encoder paired with the front decoder, when there is one (not in unit tests).
+    private func frontEncoder(_ context: ChannelHandlerContext) -> HTTPResponseEncoder? {
+        try? context.pipeline.syncOperations.handler(type: HTTPResponseEncoder.self)
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -107,9 +127,15 @@ final class ConnectHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
+    /// Writes bytes as they are: from the front encoder's place in the pipeline when there is one
+    /// (it takes only response parts), else from here.
     private func writeRaw(_ text: String, context: ChannelHandlerContext) -> EventLoopFuture<Void> {
         var buffer = context.channel.allocator.buffer(capacity: text.utf8.count)
         buffer.writeString(text)
+        if frontEncoder(context) != nil,
+           let encoderContext = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self) {
+            return encoderContext.writeAndFlush(wrapOutboundOut(buffer))
+        }
         return context.writeAndFlush(wrapOutboundOut(buffer))
     }
 
@@ -118,10 +144,14 @@ final class ConnectHandler: ChannelInboundHandler, RemovableChannelHandler {
         state = .done
         let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n"
             + "Content-Length: \(document.count)\r\nConnection: close\r\n\r\n"
-        var buffer = context.channel.allocator.buffer(capacity: head.utf8.count + document.count)
-        buffer.writeString(head)
-        buffer.writeBytes(document)
-        context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        // The document is JSON (UTF-8): written with the head, from the front encoder's place.
+        writeRaw(head + String(decoding: document, as: UTF8.self), context: context).assumeIsolated()
+            .whenComplete { _ in context.close(promise: nil) }
+    }
+
+    /// Takes the front encoder out before the connection stops speaking HTTP here (TLS, tunnel).
+    private func removeFrontEncoder(_ context: ChannelHandlerContext) {
+        if let encoder = frontEncoder(context) { context.pipeline.syncOperations.removeHandler(encoder, promise: nil) }
     }
 
     private func reject(context: ChannelHandlerContext, reason: String, uri: String, status: String = "400 Bad Request") {
@@ -133,14 +163,16 @@ final class ConnectHandler: ChannelInboundHandler, RemovableChannelHandler {
                  context: context).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 
-    /// Plain forward proxy: put the response encoder and the relay behind this handler and pass
-    /// every request part through from now on.
+    /// Plain forward proxy: put the relay (and a response encoder, unless the paired one is in
+    /// front) behind this handler and pass every request part through from now on.
     private func startForwarding(context: ChannelHandlerContext, data: NIOAny) {
         state = .forwarding
         do {
-            try context.pipeline.syncOperations.addHandlers(
-                [HTTPResponseEncoder(), HTTPServerPipelineHandler(), HTTPRelayHandler(env: env, origin: nil)],
-                position: .after(self))
+            // As configureHTTPServerPipeline would have it: pipelining, header validation, relay.
+            let http: [ChannelHandler] = frontEncoder(context) == nil
+                ? [HTTPResponseEncoder(), HTTPServerPipelineHandler()]
+                : [HTTPServerPipelineHandler(), NIOHTTPResponseHeadersValidator()]
+            try context.pipeline.syncOperations.addHandlers(http + [HTTPRelayHandler(env: env, origin: nil)], position: .after(self))
         } catch {
             context.close(promise: nil)
             return
@@ -160,16 +192,16 @@ final class ConnectHandler: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
         _ = writeRaw("HTTP/1.1 200 Connection Established\r\n\r\n", context: context)
+        removeFrontEncoder(context)
         do {
             let sync = context.pipeline.syncOperations
             let tlsHandler = NIOSSLServerHandler(context: tlsContext)
             try sync.addHandler(tlsHandler, position: .after(decoder))
-            try sync.addHandlers(
-                [HTTPResponseEncoder(),
-                 ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)),
-                 HTTPServerPipelineHandler(),
-                 HTTPRelayHandler(env: env, origin: authority)],
-                position: .after(tlsHandler))
+            // Behind TLS: the relay, with a paired decoder and encoder in front of it (bodiless
+            // responses to HEAD go out without body bytes). The relay answers parse errors itself.
+            let relay = HTTPRelayHandler(env: env, origin: authority)
+            try sync.addHandler(relay, position: .after(tlsHandler))
+            try sync.configureHTTPServerPipeline(position: .after(tlsHandler), withErrorHandling: false)
             sync.removeHandler(decoder, promise: nil)
             sync.removeHandler(context: context, promise: nil)
         } catch {
@@ -200,6 +232,7 @@ final class ConnectHandler: ChannelInboundHandler, RemovableChannelHandler {
                                          bytesUp: clientGlue.bytesIn, bytesDown: down, error: nil)
                     }
                     _ = self.writeRaw("HTTP/1.1 200 Connection Established\r\n\r\n", context: context)
+                    self.removeFrontEncoder(context)
                     do {
                         let sync = context.pipeline.syncOperations
                         if let idle = try? sync.handler(type: IdleStateHandler.self) { sync.removeHandler(idle, promise: nil) }

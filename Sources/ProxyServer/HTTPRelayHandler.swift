@@ -12,48 +12,31 @@ import TokentapCore
 ///
 /// Two modes: behind a CONNECT + TLS interception (`origin` is the CONNECT authority, scheme
 /// https), or as a plain forward proxy for absolute-form requests (`origin` nil; `http://` and
-/// `https://` URLs). Requests on one connection are handled one at a time
-/// (`HTTPServerPipelineHandler` sits in front). Back-pressure: the client is not read while the
-/// upstream is connecting or not writable; the upstream is not read while the client is not
-/// writable; no new request is read while the sink's recording backlog is full
-/// (``ExchangeSink/whenRoom(_:)``).
+/// `https://` URLs). The decisions are ``RelayStateMachine``'s: this handler turns channel events
+/// into its events and carries out the actions it returns. The pipeline in front comes from
+/// `configureHTTPServerPipeline`, whose paired decoder tells the response encoder which responses
+/// answer `HEAD`, so bodiless responses (HEAD, 1xx, 204, 304) go out without body bytes whatever
+/// their framing headers say. Back-pressure: the client is not read while the upstream is
+/// connecting or not writable; the upstream is not read while the client is not writable; no new
+/// request is read while the sink's recording backlog is full (``ExchangeSink/whenRoom(_:)``).
 final class HTTPRelayHandler: ChannelDuplexHandler, UpstreamDelegate {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
 
-    private struct InFlight {
-        var key: UpstreamKey
-        var head: HTTPRequestHead
-        /// Origin-form target as sent upstream.
-        var target: String
-        var capture: Bool
-        var started: Date
-        var t0: NIODeadline
-        var requestBody: BodyCollector
-        var responseBody: BodyCollector
-        var responseHead: HTTPResponseHead?
-        var upstream: UpstreamConnection?
-        var buffered: [HTTPClientRequestPart] = []
-        var requestComplete = false
-        var tRequestSent: NIODeadline?
-        var tFirstByte: NIODeadline?
-        var timeout: Scheduled<Void>?
-        var connectMs: Double?
-        var tlsMs: Double?
-        /// Set once the proxy answered for the upstream (502/504) or the relay failed.
-        var error: String?
-    }
-
     private let env: ProxyEnvironment
     private let origin: HostPort?
+    private var machine: RelayStateMachine
     private var context: ChannelHandlerContext?
     private var clientAddress: String?
-    private var inFlight: InFlight?
-    private var pendingClientRead = false
-    /// Set while the sink's backlog is full and it has promised to call back.
-    private var waitingForRecorder = false
-    private var closeWhenDone = false
+    /// The I/O the state machine does not hold: the flight's upstream, its timer and its capture.
+    private var upstream: UpstreamConnection?
+    /// A connection reported ready, until the machine says whether to use it.
+    private var offered: UpstreamConnection?
+    private var timeout: Scheduled<Void>?
+    private var capture: ExchangeBuilder?
+    /// The last write to the client, so that a close waits for it.
+    private var lastWrite: EventLoopFuture<Void>?
     private var closed = false
     /// Set once the client's TLS handshake completed (TLS mode); failures before it are recorded.
     private var handshakeCompleted = false
@@ -61,6 +44,7 @@ final class HTTPRelayHandler: ChannelDuplexHandler, UpstreamDelegate {
     init(env: ProxyEnvironment, origin: HostPort?) {
         self.env = env
         self.origin = origin
+        machine = RelayStateMachine(origin: origin, configuration: env.configuration, listenDescription: env.listenDescription)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -77,30 +61,33 @@ final class HTTPRelayHandler: ChannelDuplexHandler, UpstreamDelegate {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
-            begin(head, context: context)
+            let t0 = NIODeadline.now()
+            let (actions, outgoing) = machine.requestHead(head)
+            if let outgoing, outgoing.capture {
+                capture = ExchangeBuilder(session: env.configuration.session, clientAddress: clientAddress, key: outgoing.key,
+                                          head: head, target: outgoing.target, maxBody: env.configuration.maxBody,
+                                          started: Date(), t0: t0)
+            }
+            perform(actions)
         case .body(let buffer):
-            guard inFlight != nil else { return }
-            if inFlight!.capture { inFlight!.requestBody.append(buffer) }
-            sendUpstream(.body(.byteBuffer(buffer)), flush: false)
+            capture?.requestBodyPart(buffer)
+            perform(machine.requestBody(buffer))
         case .end(let trailers):
-            guard inFlight != nil else { return }
-            inFlight!.requestComplete = true
-            sendUpstream(.end(trailers), flush: true)
+            perform(machine.requestEnd(trailers))
         }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        inFlight?.upstream?.channel.flush()
+        upstream?.channel.flush()
         context.fireChannelReadComplete()
     }
 
     func read(context: ChannelHandlerContext) {
-        if let flight = inFlight, flight.upstream == nil || !(flight.upstream!.channel.isWritable) {
-            pendingClientRead = true
-        } else if waitingForRecorder || recorderIsFull(context: context) {
-            pendingClientRead = true
-        } else {
-            context.read()
+        switch machine.readRequested() {
+        case .withhold:
+            break
+        case .askRecorder:
+            if recorderIsFull(context: context) { machine.recorderFull() } else { context.read() }
         }
     }
 
@@ -111,25 +98,13 @@ final class HTTPRelayHandler: ChannelDuplexHandler, UpstreamDelegate {
         guard let sink = env.sink else { return false }
         let loop = context.eventLoop
         let handler = NIOLoopBound(self, eventLoop: loop)
-        let full = sink.whenRoom {
-            loop.execute {
-                handler.value.waitingForRecorder = false
-                handler.value.resumeClientReads()
-            }
-        }
-        if full { waitingForRecorder = true }
-        return full
-    }
-
-    private func resumeClientReads() {
-        if pendingClientRead, !waitingForRecorder, let context {
-            pendingClientRead = false
-            context.read()
+        return sink.whenRoom {
+            loop.execute { handler.value.perform(handler.value.machine.recorderHasRoom()) }
         }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { inFlight?.upstream?.handler.resumeReading() }
+        if context.channel.isWritable { upstream?.handler.resumeReading() }
         context.fireChannelWritabilityChanged()
     }
 
@@ -137,28 +112,21 @@ final class HTTPRelayHandler: ChannelDuplexHandler, UpstreamDelegate {
 
     func channelInactive(context: ChannelHandlerContext) {
         closed = true
-        if var flight = inFlight {
-            flight.timeout?.cancel()
-            flight.upstream?.handler.delegate = nil
-            flight.upstream?.channel.close(promise: nil)
-            flight.error = flight.error ?? "client closed the connection before the response completed"
-            inFlight = flight
-            finish()
-        }
+        perform(machine.clientClosed())
         context.fireChannelInactive()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         switch event {
         case let idle as IdleStateHandler.IdleStateEvent where idle == .read:
-            if inFlight == nil { context.close(promise: nil) }
+            perform(machine.clientIdle())
         case is ChannelShouldQuiesceEvent:
-            if inFlight == nil { context.close(promise: nil) } else { closeWhenDone = true }
+            perform(machine.closeRequested())
         case let event as TLSUserEvent:
             if case .handshakeCompleted = event { handshakeCompleted = true }
             context.fireUserInboundEventTriggered(event)
         case let event as ChannelEvent where event == .inputClosed:
-            if inFlight == nil { context.close(promise: nil) } else { closeWhenDone = true }
+            perform(machine.closeRequested())
         default:
             context.fireUserInboundEventTriggered(event)
         }
@@ -168,13 +136,7 @@ final class HTTPRelayHandler: ChannelDuplexHandler, UpstreamDelegate {
         if let parse = error as? HTTPParserError {
             env.recordClientError(reason: "malformed request: \(parse)", host: origin?.host ?? "", port: origin?.port ?? 0,
                                   scheme: origin == nil ? "http" : "https", clientAddress: clientAddress)
-            if inFlight == nil || inFlight?.responseHead == nil && inFlight?.error == nil {
-                inFlight?.upstream?.channel.close(promise: nil)
-                inFlight = nil
-                respondAndClose(status: .badRequest, reason: "tokentap: malformed HTTP request (\(parse))")
-            } else {
-                context.close(promise: nil)
-            }
+            perform(machine.malformedRequest("\(parse)"))
             return
         }
         if let tls = error as? NIOSSLError, origin != nil, !handshakeCompleted, !closed {
@@ -186,148 +148,16 @@ final class HTTPRelayHandler: ChannelDuplexHandler, UpstreamDelegate {
         context.close(promise: nil)
     }
 
-    // MARK: request start
-
-    private func begin(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
-        let t0 = NIODeadline.now()
-        let started = Date()
-        var scheme: String
-        var host: String
-        var port: Int
-        var target = head.uri
-        var upstreamHead = head
-        if let origin {
-            scheme = "https"
-            host = origin.host
-            port = origin.port
-            if !head.uri.hasPrefix("/") && head.uri != "*" {
-                // An absolute-form URI inside the tunnel: use its path.
-                if let parsed = AbsoluteURI(head.uri) { target = parsed.target }
-            }
-        } else {
-            guard let parsed = AbsoluteURI(head.uri) else {
-                let reason = head.uri.hasPrefix("/")
-                    ? "tokentap is a proxy: send absolute-form requests (set HTTP_PROXY/HTTPS_PROXY=http://\(env.listenDescription)) or use `tokentap run -- COMMAND`"
-                    : "unsupported request target '\(head.uri.prefix(200))'"
-                env.recordClientError(reason: reason, host: "", port: 0, scheme: "http", clientAddress: clientAddress,
-                                      method: head.method.rawValue, target: String(head.uri.prefix(2048)))
-                respondAndClose(status: .badRequest, reason: "tokentap: \(reason)")
-                return
-            }
-            scheme = parsed.scheme
-            host = parsed.host
-            port = parsed.port
-            target = parsed.target
-            upstreamHead.headers.remove(name: "Proxy-Connection")
-            upstreamHead.headers.remove(name: "Proxy-Authorization")
-            if !upstreamHead.headers.contains(name: "Host") {
-                upstreamHead.headers.add(name: "Host", value: parsed.authority)
-            }
-        }
-        upstreamHead.uri = target
-        if !head.isKeepAlive { closeWhenDone = true }
-        let key = UpstreamKey(scheme: scheme, host: host, port: port, target: env.configuration.connectTarget(host: host, port: port))
-        let capture = origin != nil || env.configuration.intercepts(host)
-        inFlight = InFlight(key: key, head: head, target: target, capture: capture, started: started, t0: t0,
-                            requestBody: BodyCollector(limit: capture ? env.configuration.maxBody : 0),
-                            responseBody: BodyCollector(limit: capture ? env.configuration.maxBody : 0))
-        inFlight!.buffered.append(.head(upstreamHead))
-        if let pooled = env.pool(for: context.eventLoop).checkout(key) {
-            attach(pooled)
-        } else {
-            connect(key, eventLoop: context.eventLoop)
-        }
-    }
-
-    private func connect(_ key: UpstreamKey, eventLoop: EventLoop) {
-        env.connector.connect(key, on: eventLoop).whenComplete { [self] result in
-            guard inFlight != nil, inFlight!.key == key, inFlight!.upstream == nil, !closed else {
-                if case .success(let conn) = result { conn.channel.close(promise: nil) }
-                return
-            }
-            switch result {
-            case .success(let conn):
-                attach(conn)
-            case .failure(let error):
-                failUpstream(error)
-            }
-        }
-    }
-
-    private func attach(_ conn: UpstreamConnection) {
-        guard inFlight != nil else { return }
-        conn.handler.delegate = self
-        inFlight!.upstream = conn
-        inFlight!.connectMs = conn.connectMs
-        inFlight!.tlsMs = conn.tlsMs
-        let parts = inFlight!.buffered
-        inFlight!.buffered = []
-        for part in parts { write(part, to: conn) }
-        conn.channel.flush()
-        if inFlight?.requestComplete == true { requestSent() }
-        resumeClientReads()
-    }
-
-    private func sendUpstream(_ part: HTTPClientRequestPart, flush: Bool) {
-        guard let conn = inFlight?.upstream else {
-            inFlight?.buffered.append(part)
-            return
-        }
-        write(part, to: conn)
-        if flush { conn.channel.flush() }
-        if case .end = part { requestSent() }
-    }
-
-    private func write(_ part: HTTPClientRequestPart, to conn: UpstreamConnection) {
-        conn.channel.write(NIOAny(part), promise: nil)
-    }
-
-    private func requestSent() {
-        guard let context, inFlight != nil, inFlight!.tRequestSent == nil else { return }
-        inFlight!.tRequestSent = .now()
-        let timeout = TimeAmount.nanoseconds(Int64(env.configuration.upstreamTimeout * 1_000_000_000))
-        let key = inFlight!.key
-        inFlight!.timeout = context.eventLoop.scheduleTask(in: timeout) { [self] in
-            guard let flight = inFlight, flight.key == key, flight.responseHead == nil else { return }
-            flight.upstream?.handler.delegate = nil
-            flight.upstream?.channel.close(promise: nil)
-            failUpstream(UpstreamError.responseTimeout)
-        }
-    }
-
-    // MARK: upstream → client
+    // MARK: upstream → proxy
 
     func upstreamReceived(_ part: HTTPClientResponsePart) {
-        guard let context, inFlight != nil else { return }
         switch part {
         case .head(let head):
-            if head.status.code / 100 == 1 && head.status != .switchingProtocols {
-                context.writeAndFlush(wrapOutboundOut(.head(head)), promise: nil)
-                return
-            }
-            inFlight!.timeout?.cancel()
-            inFlight!.tFirstByte = .now()
-            inFlight!.responseHead = head
-            context.write(wrapOutboundOut(.head(head)), promise: nil)
+            perform(machine.responseHead(head))
         case .body(let buffer):
-            inFlight!.responseBody.append(buffer)
-            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+            perform(machine.responseBody(buffer))
         case .end(let trailers):
-            let conn = inFlight!.upstream
-            let reusable = inFlight!.requestComplete && inFlight!.head.isKeepAlive && (inFlight!.responseHead?.isKeepAlive ?? false)
-            inFlight!.upstream = nil
-            if let conn {
-                if reusable { env.pool(for: context.eventLoop).checkin(conn) } else {
-                    conn.handler.delegate = nil
-                    conn.channel.close(promise: nil)
-                }
-            }
-            let closeAfter = closeWhenDone || !inFlight!.requestComplete
-            finish()
-            context.writeAndFlush(wrapOutboundOut(.end(trailers))).whenComplete { _ in
-                if closeAfter { context.close(promise: nil) }
-            }
-            resumeClientReads()
+            perform(machine.responseEnd(trailers))
         }
     }
 
@@ -336,98 +166,145 @@ final class HTTPRelayHandler: ChannelDuplexHandler, UpstreamDelegate {
     }
 
     func upstreamClosed() {
-        guard let flight = inFlight, flight.upstream != nil else { return }
-        failUpstream(UpstreamError.closedEarly)
+        perform(machine.upstreamClosed())
     }
 
     func upstreamFailed(_ error: Error) {
-        guard inFlight != nil else { return }
-        failUpstream(error)
+        perform(machine.upstreamFailed(error))
     }
 
     func upstreamWritabilityChanged(_ writable: Bool) {
-        if writable { resumeClientReads() }
+        perform(machine.upstreamWritabilityChanged(writable))
     }
 
-    /// The upstream failed: answer 502/504 when nothing was sent yet, otherwise cut the client off.
-    private func failUpstream(_ error: Error) {
-        guard let context, var flight = inFlight else { return }
-        flight.timeout?.cancel()
-        flight.upstream?.handler.delegate = nil
-        flight.upstream?.channel.close(promise: nil)
-        flight.upstream = nil
-        let (status, reason) = describeUpstreamError(error, host: flight.key.host, port: flight.key.port, target: flight.key.target)
-        let verdict = env.configuration.insecureUpstream ? "\(reason) [--insecure-upstream: upstream certificates are NOT verified]" : reason
-        flight.error = verdict
-        env.logger.warning("\(flight.head.method.rawValue) \(flight.key.scheme)://\(flight.key.host)\(flight.key.port == 443 || flight.key.port == 80 ? "" : ":\(flight.key.port)")\(pathOnly(flight.target)): \(verdict)")
-        if flight.responseHead == nil {
-            let responseStatus = HTTPResponseStatus(statusCode: status)
-            flight.responseHead = HTTPResponseHead(version: .http1_1, status: responseStatus)
-            var body = ByteBufferAllocator().buffer(capacity: verdict.utf8.count + 12)
-            body.writeString("tokentap: \(verdict)\n")
-            var headers = HTTPHeaders()
-            headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
-            headers.add(name: "Content-Length", value: String(body.readableBytes))
-            headers.add(name: "Connection", value: "close")
-            headers.add(name: "X-Tokentap-Error", value: "upstream")
-            flight.responseHead!.headers = headers
-            flight.responseBody.append(body)
-            inFlight = flight
-            finish()
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: responseStatus, headers: headers))), promise: nil)
-            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
-        } else {
-            inFlight = flight
-            finish()
-            context.close(promise: nil)
+    // MARK: carrying out the actions
+
+    private func perform(_ actions: [RelayStateMachine.Action]) {
+        for action in actions { perform(action) }
+    }
+
+    private func perform(_ action: RelayStateMachine.Action) {
+        guard let context else {
+            // Removed from the pipeline: only let go of upstream resources.
+            switch action {
+            case .closeUpstream: dropUpstream(upstream); upstream = nil
+            case .discardUpstream: dropUpstream(offered); offered = nil
+            case .cancelTimeout: timeout?.cancel()
+            default: break
+            }
+            return
+        }
+        switch action {
+        case .checkOut(let key, let flight):
+            if let conn = env.pool(for: context.eventLoop).checkout(key) {
+                offered = conn
+                perform(machine.upstreamReady(flight: flight, reused: true))
+            } else {
+                perform(machine.checkOutMissed(flight: flight))
+            }
+        case .connect(let key, let flight):
+            let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+            env.upstreamConnector(key, context.eventLoop).whenComplete { result in
+                let relay = handler.value
+                switch result {
+                case .success(let conn):
+                    relay.offered = conn
+                    relay.perform(relay.machine.upstreamReady(flight: flight, reused: false))
+                    // Not taken (stale, or the relay is gone): it must not stay open.
+                    if let left = relay.offered { relay.offered = nil; relay.dropUpstream(left) }
+                case .failure(let error):
+                    relay.perform(relay.machine.upstreamConnectFailed(flight: flight, error))
+                }
+            }
+        case .useUpstream:
+            guard let conn = offered else { return }
+            offered = nil
+            conn.handler.delegate = self
+            upstream = conn
+            capture?.upstreamAttached(connectMs: conn.connectMs, tlsMs: conn.tlsMs)
+        case .discardUpstream:
+            if let conn = offered { offered = nil; dropUpstream(conn) }
+        case .forward(let parts):
+            guard let conn = upstream else { return }
+            for part in parts {
+                conn.channel.write(NIOAny(part), promise: nil)
+            }
+            conn.channel.flush()
+        case .startTimeout(let flight):
+            capture?.requestSent(at: .now())
+            timeout?.cancel()
+            let amount = TimeAmount.nanoseconds(Int64(env.configuration.upstreamTimeout * 1_000_000_000))
+            let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+            timeout = context.eventLoop.scheduleTask(in: amount) {
+                handler.value.perform(handler.value.machine.responseTimeout(flight: flight))
+            }
+        case .cancelTimeout:
+            timeout?.cancel()
+            timeout = nil
+        case .sendInterim(let head):
+            lastWrite = context.writeAndFlush(wrapOutboundOut(.head(head)))
+        case .sendHead(let head):
+            capture?.responseHead(head, at: .now())
+            lastWrite = context.write(wrapOutboundOut(.head(head)))
+        case .sendBody(let buffer):
+            capture?.responseBodyPart(buffer)
+            lastWrite = context.write(wrapOutboundOut(.body(.byteBuffer(buffer))))
+        case .sendEnd(let trailers):
+            lastWrite = context.writeAndFlush(wrapOutboundOut(.end(trailers)))
+        case .answer(let answer):
+            writeAnswer(answer, context: context)
+        case .recordClientError(let reason, let method, let target):
+            env.recordClientError(reason: reason, host: "", port: 0, scheme: "http", clientAddress: clientAddress,
+                                  method: method, target: target)
+        case .warn(let message):
+            env.logger.warning("\(message)")
+        case .returnUpstream:
+            if let conn = upstream {
+                upstream = nil
+                env.pool(for: context.eventLoop).checkin(conn)
+            }
+        case .closeUpstream:
+            if let conn = upstream { upstream = nil; dropUpstream(conn) }
+        case .finishCapture(let error):
+            if let builder = capture {
+                capture = nil
+                env.sink?.capture(builder.exchange(error: error, end: .now()))
+            }
+        case .dropCapture:
+            capture = nil
+        case .closeClient:
+            context.flush()
+            if let lastWrite {
+                lastWrite.whenComplete { _ in context.close(promise: nil) }
+            } else {
+                context.close(promise: nil)
+            }
+        case .readClient:
+            read(context: context)
         }
     }
 
-    /// Answers the client directly and closes (bad requests).
-    private func respondAndClose(status: HTTPResponseStatus, reason: String) {
-        guard let context else { return }
-        var body = ByteBufferAllocator().buffer(capacity: reason.utf8.count + 1)
-        body.writeString(reason + "\n")
+    private func dropUpstream(_ conn: UpstreamConnection?) {
+        guard let conn else { return }
+        conn.handler.delegate = nil
+        conn.channel.close(promise: nil)
+    }
+
+    /// The one place the proxy writes a response of its own (400, 502, 504): a text line,
+    /// `Connection: close`. The capture (if any) records it as the response.
+    private func writeAnswer(_ answer: RelayStateMachine.Answer, context: ChannelHandlerContext) {
+        var body = context.channel.allocator.buffer(capacity: answer.message.utf8.count + 1)
+        body.writeString(answer.message + "\n")
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
         headers.add(name: "Content-Length", value: String(body.readableBytes))
         headers.add(name: "Connection", value: "close")
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        if answer.upstreamError { headers.add(name: "X-Tokentap-Error", value: "upstream") }
+        let head = HTTPResponseHead(version: .http1_1, status: answer.status, headers: headers)
+        capture?.answered(head, body: body)
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
-    }
-
-    /// Emits the capture of the in-flight exchange and clears it.
-    private func finish() {
-        guard let flight = inFlight else { return }
-        inFlight = nil
-        let end = NIODeadline.now()
-        guard flight.capture else { return }
-        var timings = Timings(total: milliseconds(flight.t0, end))
-        timings.connect = flight.connectMs
-        timings.tls = flight.tlsMs
-        if let sent = flight.tRequestSent {
-            timings.send = milliseconds(flight.t0, sent)
-            if let first = flight.tFirstByte {
-                timings.wait = milliseconds(sent, first)
-                timings.receive = milliseconds(first, end)
-            }
-        }
-        let response = flight.responseHead
-        let exchange = Exchange(
-            session: env.configuration.session, kind: .http, started: flight.started, timings: timings,
-            clientAddress: clientAddress, scheme: flight.key.scheme, host: flight.key.host, port: flight.key.port,
-            method: flight.head.method.rawValue, target: flight.target,
-            request: MessageRecord(httpVersion: flight.head.version.text, headers: flight.head.headers.fields,
-                                   body: flight.requestBody.data, truncated: flight.requestBody.truncated,
-                                   wireSize: flight.requestBody.wireSize),
-            status: response.map { Int($0.status.code) }, reason: response?.status.reasonPhrase,
-            response: MessageRecord(httpVersion: response?.version.text ?? "HTTP/1.1", headers: response?.headers.fields ?? [],
-                                    body: flight.responseBody.data, truncated: flight.responseBody.truncated,
-                                    wireSize: flight.responseBody.wireSize),
-            error: flight.error, keepsSecrets: true)
-        env.sink?.capture(exchange)
+        lastWrite = context.writeAndFlush(wrapOutboundOut(.end(nil)))
     }
 }
 

@@ -20,6 +20,9 @@ final class ProxyEnvironment: @unchecked Sendable {
     /// Opens the upstream socket of a blind tunnel with `glue` as its only handler. Replaceable
     /// so the CONNECT state machine can be unit-tested on `EmbeddedChannel`s.
     var tunnelConnector: (_ target: HostPort, _ eventLoop: EventLoop, _ glue: GlueHandler) -> EventLoopFuture<Channel>
+    /// Opens a new upstream connection for the relay (`connector`). Replaceable so the relay can be
+    /// unit-tested on `EmbeddedChannel`s.
+    var upstreamConnector: (_ key: UpstreamKey, _ eventLoop: EventLoop) -> EventLoopFuture<UpstreamConnection>
     /// One pool per event loop; each is only touched on its own loop.
     private let pools: [ObjectIdentifier: UpstreamPool]
     private let loops: [EventLoop]
@@ -29,8 +32,10 @@ final class ProxyEnvironment: @unchecked Sendable {
         self.tls = tls
         self.sink = sink
         self.logger = logger
-        self.connector = UpstreamConnector(
+        let connector = UpstreamConnector(
             tls: tls, timeout: .nanoseconds(Int64(configuration.upstreamTimeout * 1_000_000_000)))
+        self.connector = connector
+        self.upstreamConnector = { key, eventLoop in connector.connect(key, on: eventLoop) }
         let connectTimeout = TimeAmount.nanoseconds(Int64(configuration.upstreamTimeout * 1_000_000_000))
         self.tunnelConnector = { target, eventLoop, glue in
             let glue = NIOLoopBound(glue, eventLoop: eventLoop)

@@ -56,11 +56,9 @@ public final class ProxyServer: Sendable {
                 clients.withLockedValue { $0[key] = channel }
                 channel.closeFuture.whenComplete { _ in _ = clients.withLockedValue { $0.removeValue(forKey: key) } }
                 return channel.eventLoop.makeCompletedFuture {
-                    let decoder = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes))
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(IdleStateHandler(readTimeout: clientTimeout))
-                    try sync.addHandler(decoder)
-                    try sync.addHandler(ConnectHandler(env: env, decoder: decoder))
+                    try ConnectHandler.addFrontHandlers(to: sync, env: env)
                 }
             }
         let listen = env.configuration.listen

@@ -182,6 +182,7 @@ public enum Render {
             // Request
             out += style.apply(style.bold, "\(e.method.isEmpty ? "-" : e.method) \(e.url) \(e.request.httpVersion)") + "\n"
             out += headerLines(e.request.headers, style: style)
+            out += headerNote(e.request, style: style)
             out += bodySection(e.request, headers: e.request.headers, raw: raw, style: style)
             out += "\n"
             // Response
@@ -190,6 +191,7 @@ public enum Render {
                 let statusColor: String? = (e.status ?? 0) >= 400 ? style.red : ((e.status ?? 0) >= 300 ? style.cyan : style.green)
                 out += style.apply(statusColor, "\(e.response.httpVersion) \(statusText)\(e.reason.map { " " + $0 } ?? "")") + "\n"
                 out += headerLines(e.response.headers, style: style)
+                out += headerNote(e.response, style: style)
                 out += bodySection(e.response, headers: e.response.headers, raw: raw, style: style)
                 out += "\n"
             } else {
@@ -275,6 +277,13 @@ public enum Render {
 
     private static func headerLines(_ headers: [HeaderField], style: Style) -> String {
         headers.map { style.apply(style.cyan, $0.name) + ": " + visible($0.value) + "\n" }.joined()
+    }
+
+    /// Names the header fields whose bytes were not valid UTF-8 (they arrived as U+FFFD).
+    private static func headerNote(_ m: MessageRecord, style: Style) -> String {
+        let names = m.headersNotUTF8
+        guard !names.isEmpty else { return "" }
+        return style.apply(style.dim, "(\(names.joined(separator: ", ")): bytes that were not valid UTF-8 arrived as U+FFFD; tokentap relays and records header values as UTF-8)") + "\n"
     }
 
     /// A header value with control characters made visible (a trailing `\n` matters to OAuth).

@@ -95,6 +95,17 @@ public struct MessageRecord: Codable, Sendable, Hashable {
     /// headers declared an encoding the body did not have (stored as sent, scanned as any body).
     public var decodedFrom: String?
 
+    /// Names of the header fields whose value holds U+FFFD: NIOHTTP1 decodes header bytes as
+    /// UTF-8, so octets that are not valid UTF-8 (obs-text, RFC 9110 §5.5, e.g. a Latin-1 realm)
+    /// were relayed and recorded as U+FFFD. Derived from the values, in wire order, once per name.
+    public var headersNotUTF8: [String] {
+        var names: [String] = []
+        for field in headers where field.value.unicodeScalars.contains("\u{FFFD}") {
+            if !names.contains(where: { $0.lowercased() == field.name.lowercased() }) { names.append(field.name) }
+        }
+        return names
+    }
+
     /// `decodedFrom` of a body whose declared `Content-Encoding` is wrong: it does not start with
     /// that encoding's magic bytes (gzip `1f 8b`, a zlib header), so it was sent as is.
     public static let notEncoded = "identity"

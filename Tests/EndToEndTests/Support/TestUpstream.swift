@@ -9,7 +9,8 @@ import NIOSSL
 
 /// A real HTTPS server on loopback with its own test CA, standing in for an upstream.
 ///
-/// Routes: `POST /echo` (JSON echo of method, target and body), `GET /gzip` (chunked and
+/// Routes: `POST /echo` (JSON echo of method, target and body), `GET /headers` (the request's
+/// field names, one a line), `GET /gzip` (chunked and
 /// gzip-encoded: `gzipBody`, made by the gzip tool at start), `GET /bytes?size=N&seed=S` (N deterministic
 /// bytes, streamed), `GET /slow?ms=N` (answers after N ms), anything else: 200 "ok".
 /// Leaves are chosen by SNI (any name gets one), so the same server poses as api.miro.com and
@@ -28,11 +29,26 @@ final class TestUpstream: @unchecked Sendable {
     let fixtures = NIOLockedValueBox<[String: Fixture]>([:])
 
     /// A canned response; `gzipChunked` sends the body gzip-encoded (system gzip) and chunked.
+    /// `raw` replaces it all: these bytes are written as they are, head included (for heads NIO's
+    /// encoder would frame differently: a 204 with Content-Length, a HEAD answer with chunked
+    /// framing, header bytes that are not UTF-8). Meant for connections that serve only raw
+    /// fixtures and unchunked responses.
     struct Fixture: Sendable {
         var status: Int = 200
         var headers: [(String, String)] = []
         var body: String = ""
         var gzipChunked = false
+        var raw: [UInt8]? = nil
+
+        init(status: Int = 200, headers: [(String, String)] = [], body: String = "", gzipChunked: Bool = false) {
+            self.status = status
+            self.headers = headers
+            self.body = body
+            self.gzipChunked = gzipChunked
+        }
+
+        init(raw: [UInt8]) { self.raw = raw }
+        init(raw: String) { self.raw = Array(raw.utf8) }
     }
 
     /// `data` gzip-compressed by the system's gzip tool.
@@ -102,6 +118,7 @@ final class TestUpstream: @unchecked Sendable {
                 return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(NIOSSLServerHandler(context: context))
+                    try sync.addHandler(RawSwap())
                     try sync.configureHTTPServerPipeline(withErrorHandling: true)
                     try sync.addHandler(TestUpstreamHandler(seen: seen, fixtures: fixtures))
                 }
@@ -118,6 +135,25 @@ final class TestUpstream: @unchecked Sendable {
     /// The deterministic body `/bytes` serves.
     static func bytes(size: Int, seed: UInt8) -> [UInt8] {
         (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ Int(seed)) }
+    }
+}
+
+/// Between TLS and the response encoder: once armed, replaces the next encoded write (a head) with
+/// raw bytes, for fixtures whose head NIO's encoder would not write as given.
+private final class RawSwap: ChannelOutboundHandler, RemovableChannelHandler {
+    typealias OutboundIn = IOData
+    typealias OutboundOut = IOData
+    private var pending: [UInt8]?
+
+    func arm(_ bytes: [UInt8]) { pending = bytes }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if let bytes = pending {
+            pending = nil
+            context.write(wrapOutboundOut(.byteBuffer(ByteBuffer(bytes: bytes))), promise: promise)
+        } else {
+            context.write(data, promise: promise)
+        }
     }
 }
 
@@ -166,6 +202,16 @@ private final class TestUpstreamHandler: ChannelInboundHandler {
         let path = String(head.uri.prefix { $0 != "?" })
         let q = query(head.uri)
         if path.hasPrefix("/fixture/"), let fixture = fixtures.withLockedValue({ $0[String(path.dropFirst(9))] }) {
+            if let raw = fixture.raw {
+                // A bodiless response goes through NIO's handlers as usual; the bytes its head
+                // became are swapped for the raw ones just before TLS.
+                try! context.pipeline.syncOperations.handler(type: RawSwap.self).arm(raw)
+                var headers = HTTPHeaders()
+                headers.add(name: "Content-Length", value: "0")
+                context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+                return
+            }
             var headers = HTTPHeaders(fixture.headers)
             var bytes = Array(fixture.body.utf8)
             if fixture.gzipChunked {
@@ -183,6 +229,10 @@ private final class TestUpstreamHandler: ChannelInboundHandler {
             return
         }
         switch path {
+        case "/headers":
+            // The request's field names as received, one a line.
+            let names = head.headers.map { "\($0.name)\n" }.joined()
+            send(status: .ok, contentType: "text/plain", body: ByteBuffer(string: names), context: context)
         case "/echo":
             let json: [String: Any] = [
                 "method": head.method.rawValue, "target": head.uri,
