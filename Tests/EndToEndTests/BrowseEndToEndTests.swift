@@ -156,22 +156,28 @@ final class BrowseEndToEndTests {
         #expect(try list(["--session", "one"]).isEmpty)
     }
 
-    @Test("tail --json --method POST prints, one JSON object a line, what another process records; SIGINT exits 0")
-    func tail() throws {
-        try importSession(Self.firstSession(), "one")
+    /// Starts `tokentap tail ARGS --home HOME`, collecting its stdout lines and stderr text.
+    func startTail(_ args: [String]) throws -> (Process, NIOLockedValueBox<[String]>, NIOLockedValueBox<String>) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: tokentapBinary)
-        process.arguments = ["tail", "--json", "--method", "POST", "--home", home]
+        process.arguments = ["tail"] + args + ["--home", home]
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
         process.standardInput = FileHandle.nullDevice
         try process.run()
-        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
         let lines = NIOLockedValueBox<[String]>([])
         let errors = NIOLockedValueBox("")
         collectLines(out, into: lines)
         collectText(err, into: errors)
+        return (process, lines, errors)
+    }
+
+    @Test("tail --json --method POST prints, one JSON object a line, what another process records; SIGINT exits 0")
+    func tail() throws {
+        try importSession(Self.firstSession(), "one")
+        let (process, lines, errors) = try startTail(["--json", "--method", "POST"])
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
         // It has read where the store ends: what is imported now is new.
         #expect(eventually(30) { errors.withLockedValue { $0.contains("following") } }, "\(errors.withLockedValue { $0 })")
         try importSession(Self.secondSession(), "two")
@@ -198,17 +204,8 @@ final class BrowseEndToEndTests {
     @Test("tail (text) prints under a failed OAuth exchange its verdict's sentence and fix, not every finding")
     func tailPrintsTheVerdict() throws {
         try importSession(Self.firstSession(), "one")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tokentapBinary)
-        process.arguments = ["tail", "--limit", "10", "--home", home]
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
+        let (process, lines, _) = try startTail(["--limit", "10"])
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
-        let lines = NIOLockedValueBox<[String]>([])
-        collectLines(out, into: lines)
         #expect(eventually(30) { lines.withLockedValue { $0.contains { $0.hasPrefix("    Token exchange #") } } },
                 "lines: \(lines.withLockedValue { $0 })")
         kill(process.processIdentifier, SIGINT)
