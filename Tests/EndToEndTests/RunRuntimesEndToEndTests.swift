@@ -4,11 +4,12 @@ import Testing
 /// The runtimes the `tokentap run` tests drive (issue 21). Each is required: a missing one fails
 /// the test that needs it, naming what installs it (`scripts/test`, `.ci/run`).
 enum Runtimes {
-    /// The system's Node 20 (Debian's `nodejs`).
+    /// The system's Node (20 here; Debian 12's `nodejs`, which `.ci/run` installs when missing, is
+    /// 18): a Node that ignores NODE_USE_ENV_PROXY, served by the preload.
     static func node20() throws -> String {
         let path = "/usr/bin/node"
         guard FileManager.default.isExecutableFile(atPath: path) else {
-            throw ProcessFailure(message: "this test needs Node 20 at \(path) (Debian's nodejs)")
+            throw ProcessFailure(message: "this test needs Node (before 22.21) at \(path): Debian's nodejs, which .ci/run installs")
         }
         return path
     }
@@ -120,7 +121,7 @@ final class RunRuntimesEndToEndTests {
     func node20HTTPS() throws {
         let node = try Runtimes.node20()
         let (json, result) = try run.node(node, mode: "https", session: "node20-https")
-        #expect((json["node"] as? String ?? "").hasPrefix("v20."), "\(json)")
+        #expect(["v18.", "v20."].contains { (json["node"] as? String ?? "").hasPrefix($0) }, "\(json)")
         #expect(json["hook"] as? String == "agents", "\(json)")
         #expect(!result.stderr.contains("node hook"), "\(result.stderr)")
     }
@@ -132,11 +133,12 @@ final class RunRuntimesEndToEndTests {
         #expect(json["ok"] as? Bool == false, "\(json)")
         let lines = result.stderr.split(separator: "\n").filter { $0.hasPrefix("tokentap: node hook: ") }
         #expect(lines.count == 1, "\(result.stderr)")
-        #expect(lines.first?.contains("fetch() to https://api.miro.com is not captured on Node v20.") == true, "\(result.stderr)")
+        #expect(lines.first?.contains("fetch() to https://api.miro.com is not captured on Node v") == true, "\(result.stderr)")
         #expect(lines.first?.contains(">= 22.21 or >= 24.5") == true, "\(result.stderr)")
         #expect(result.stderr.contains("nothing reached an intercepted host"), "\(result.stderr)")
         #expect(result.stderr.contains("fetch() on Node"), "\(result.stderr)")
-        #expect(try run.rig.list(session: "node20-fetch").isEmpty)
+        // Only the authorization (curl, fetching the code) is in the session: no token exchange.
+        #expect(try run.rig.list(session: "node20-fetch").allSatisfy { !($0["url"] as? String ?? "").contains("/oauth/token") })
     }
 
     @Test("Node 24 (NODE_USE_ENV_PROXY): fetch() and https.request are recorded; the preload stands aside", arguments: ["fetch", "https"])
