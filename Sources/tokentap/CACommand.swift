@@ -230,8 +230,7 @@ struct CACommand: AsyncParsableCommand {
         (the bundle is the system roots + certificates your SSL_CERT_FILE, REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE and
         NODE_EXTRA_CA_CERTS named + tokentap's CA; the Python hook routes urllib3, aiohttp and certifi users; Node
         >= 22.21 / >= 24.5 follows NODE_USE_ENV_PROXY, older Node gets the preload (https and http, not fetch());
-        the JVM gets proxy properties and \(prepared.javaTrustStore.map { q($0) } ?? "(no JDK's keytool found: no JVM settings)"),
-        a PKCS#12 trust store of the JDK's cacerts + tokentap's CA, password changeit)
+        the JVM gets proxy properties and \(prepared.javaTrustStore.map { "\(q($0)), a PKCS#12 copy of the JDK's own trust store + tokentap's CA (password changeit)" } ?? "no trust store: no JDK was found, so no JVM settings"))
 
         Or one client at a time:
           curl              curl --proxy http://\(address) --cacert \(q(ca)) https://api.miro.com/...
