@@ -198,6 +198,22 @@ final class RunRuntimesEndToEndTests {
         #expect(after.count == 2, "\(after)")
     }
 
+    @Test("Node 20's preload: plain http goes to the proxy in absolute form; a NO_PROXY host is reached directly")
+    func nodeHookHTTP() throws {
+        _ = try run.run([], ["true"])
+        let hook = try #require(try FileManager.default.contentsOfDirectory(atPath: run.home + "/run").first { $0.hasPrefix("node-hook-") })
+        let node = try Runtimes.node20()
+        let script = packageRoot.appendingPathComponent("Tests/EndToEndTests/Node/hook_http_check.js").path
+        let result = try runCommand(node, [script, node, run.home + "/run/" + hook], environment: environmentWithoutProxySettings())
+        let json = try #require(try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any], "\(result.text) \(result.stderr)")
+        let proxied = json["proxied"] as? [String] ?? []
+        #expect(proxied.count == 1 && proxied.first?.hasPrefix("GET http://127.0.0.1:") == true
+                && proxied.first?.hasSuffix("/via-proxy?code=1") == true, "\(json)")
+        #expect(json["direct"] as? [String] == ["GET /direct"], "\(json)")
+        #expect((json["child"] as? String ?? "").contains("\"hook\":\"agents\""), "\(json)")
+        #expect(json["stderr"] as? String == "", "\(json)")
+    }
+
     @Test("a failing Node preload prints one `tokentap: node hook:` line and leaves the program as it was")
     func nodeHookFailure() throws {
         _ = try run.run([], ["true"])
