@@ -163,7 +163,7 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
-            exclude: ["Python", "Java"]
+            exclude: ["Python", "Java", "Node", "Go"]
         ),
     ]
 )

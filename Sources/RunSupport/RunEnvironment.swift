@@ -27,16 +27,44 @@ public struct RunEnvironment: Sendable {
     public var wgetrc: String
     /// The folder holding the generated `sitecustomize.py`; nil: Python is not hooked.
     public var pythonHook: String?
+    /// The generated Node preload (`NODE_OPTIONS=--require`); nil: no preload.
+    public var nodeHook: String?
+    /// The JVM's PKCS#12 trust store (the JDK's `cacerts` + tokentap's CA); nil: no JDK was found
+    /// (or the store could not be made), so no `JAVA_TOOL_OPTIONS`.
+    public var javaTrustStore: String?
 
     /// Values as `prepare` computes them; paths are absolute.
     public init(proxyURL: String, intercept: [HostPattern], bundle: String, nodeExtraCertificates: String, wgetrc: String,
-                pythonHook: String?) {
+                pythonHook: String?, nodeHook: String? = nil, javaTrustStore: String? = nil) {
         self.proxyURL = proxyURL
         self.intercept = intercept
         self.bundle = bundle
         self.nodeExtraCertificates = nodeExtraCertificates
         self.wgetrc = wgetrc
         self.pythonHook = pythonHook
+        self.nodeHook = nodeHook
+        self.javaTrustStore = javaTrustStore
+    }
+
+    /// `NODE_OPTIONS` for `base`: its own value, then the preload (nil: no preload).
+    public func nodeOptions(base: [String: String]) -> String? {
+        nodeHook.map { NodeHook.options(requiring: $0, appendingTo: base["NODE_OPTIONS"]) }
+    }
+
+    /// tokentap's JVM options (proxy, non-proxy hosts from NO_PROXY, trust store), without the
+    /// command's own; nil when no trust store was made.
+    public func javaOptions(base: [String: String]) -> String? {
+        guard let javaTrustStore, let (host, port) = JavaOptions.hostAndPort(ofProxyURL: proxyURL) else { return nil }
+        // The JVM reads no NO_PROXY: it gets the kept entries (lower case first, as curl reads them).
+        let nonProxy = (base["no_proxy"] ?? base["NO_PROXY"]).map {
+            JavaOptions.nonProxyHosts(NoProxy.filter($0, intercept: intercept).kept, intercept: intercept).value
+        }
+        return JavaOptions.toolOptions(proxyHost: host, proxyPort: port, nonProxyHosts: nonProxy, trustStore: javaTrustStore)
+    }
+
+    /// `JAVA_TOOL_OPTIONS` for `base`: its own value, then tokentap's (nil: no JVM settings).
+    public func javaToolOptions(base: [String: String]) -> String? {
+        javaOptions(base: base).map { JavaOptions.appending($0, to: base["JAVA_TOOL_OPTIONS"]) }
     }
 
     /// `base` with the proxy, trust and hook variables set.
@@ -58,6 +86,11 @@ public struct RunEnvironment: Sendable {
                 .filter { !FileManager.default.fileExists(atPath: $0 + "/" + PythonHook.moduleFile) }
             env["PYTHONPATH"] = ([pythonHook] + others).joined(separator: ":")
         }
+        // Node ≥ 22.21 / ≥ 24.5 then honour HTTPS_PROXY for http, https and fetch; the preload
+        // serves older Node (and stands aside on these).
+        env["NODE_USE_ENV_PROXY"] = "1"
+        if let options = nodeOptions(base: base) { env["NODE_OPTIONS"] = options }
+        if let options = javaToolOptions(base: base) { env["JAVA_TOOL_OPTIONS"] = options }
         return env
     }
 }
@@ -217,11 +250,14 @@ public struct GeneratedFiles: Sendable {
 
 extension RunEnvironment {
     /// Reads what `base` names (inherited bundles, the user's wgetrc), writes the generated files
-    /// (bundle, Node's extra certificates, wgetrc, the Python hook) and returns the environment
-    /// plus notes for stderr (an inherited bundle that cannot be read, NO_PROXY entries dropped).
+    /// (bundle, Node's extra certificates, wgetrc, the Python hook, the Node preload, the JVM's
+    /// trust store) and returns the environment plus notes for stderr (an inherited bundle that
+    /// cannot be read, NO_PROXY entries dropped, a trust store keytool could not make).
+    /// `keytool`: the JDK's (nil: no JDK, so no JVM settings and no note).
     /// - Throws: when the generated folder or its files cannot be written.
     public static func prepare(base: [String: String], proxyURL: String, intercept: [HostPattern], caPEM: String,
-                               files: GeneratedFiles, userHome: String = NSHomeDirectory()) throws -> (RunEnvironment, notes: [String]) {
+                               files: GeneratedFiles, userHome: String = NSHomeDirectory(),
+                               keytool: String?? = nil) throws -> (RunEnvironment, notes: [String]) {
         var notes: [String] = []
         var inherited: [(name: String, text: String)] = []
         var readPaths = Set<String>()
@@ -267,8 +303,32 @@ extension RunEnvironment {
                 notes.append("\(name): dropped \(removed.joined(separator: ",")) (it would send intercepted hosts around the proxy)")
             }
         }
-        let env = RunEnvironment(proxyURL: proxyURL, intercept: intercept, bundle: bundle.path, nodeExtraCertificates: nodeFile.path,
-                                 wgetrc: wgetrcFile.path, pythonHook: hook)
+        let nodeHook = try files.file(NodeHook.filePrefix, suffix: ".js", content: NodeHook.source).path
+
+        var javaTrustStore: String?
+        if let keytool = keytool ?? JavaTrustStore.findKeytool(environment: base) {
+            if let cacerts = JavaTrustStore.cacerts(forKeytool: keytool) {
+                do {
+                    javaTrustStore = try JavaTrustStore.make(keytool: keytool, cacerts: cacerts, caPEM: caPEM, files: files).path
+                } catch {
+                    notes.append("the JVM is not set up (no JAVA_TOOL_OPTIONS): cannot make its trust store: \(error)")
+                }
+            } else {
+                notes.append("the JVM is not set up (no JAVA_TOOL_OPTIONS): no cacerts next to \(keytool)")
+            }
+        }
+        var env = RunEnvironment(proxyURL: proxyURL, intercept: intercept, bundle: bundle.path, nodeExtraCertificates: nodeFile.path,
+                                 wgetrc: wgetrcFile.path, pythonHook: hook, nodeHook: nodeHook, javaTrustStore: javaTrustStore)
+        if javaTrustStore != nil, env.javaOptions(base: base) == nil {
+            notes.append("the JVM is not set up (no JAVA_TOOL_OPTIONS): the path \(javaTrustStore!) or NO_PROXY holds both kinds of quote")
+            env.javaTrustStore = nil
+        }
+        if let value = base["no_proxy"] ?? base["NO_PROXY"], env.javaTrustStore != nil {
+            let unsupported = JavaOptions.nonProxyHosts(NoProxy.filter(value, intercept: intercept).kept, intercept: intercept).unsupported
+            if !unsupported.isEmpty {
+                notes.append("NO_PROXY: the JVM's http.nonProxyHosts cannot express \(unsupported.joined(separator: ",")): the JVM sends those through the proxy")
+            }
+        }
         return (env, notes)
     }
 }

@@ -216,10 +216,21 @@ struct CACommand: AsyncParsableCommand {
             print("""
               export TOKENTAP_PROXY=\(proxy) TOKENTAP_CA_BUNDLE=\(bundle) PYTHONPATH=\(q(hook))${PYTHONPATH:+:$PYTHONPATH}
             """)
+        } else {
+            print("  export TOKENTAP_PROXY=\(proxy) TOKENTAP_CA_BUNDLE=\(bundle)")
+        }
+        // Appended to the shell's own values, as `run` does.
+        if let node = prepared.nodeOptions(base: [:]) {
+            print("  export NODE_USE_ENV_PROXY=1 NODE_OPTIONS=\"${NODE_OPTIONS:+$NODE_OPTIONS }\"\(q(node))")
+        }
+        if let java = prepared.javaOptions(base: ProcessInfo.processInfo.environment) {
+            print("  export JAVA_TOOL_OPTIONS=\"${JAVA_TOOL_OPTIONS:+$JAVA_TOOL_OPTIONS }\"\(q(java))")
         }
         print("""
         (the bundle is the system roots + certificates your SSL_CERT_FILE, REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE and
-        NODE_EXTRA_CA_CERTS named + tokentap's CA; the Python hook routes urllib3, aiohttp and certifi users)
+        NODE_EXTRA_CA_CERTS named + tokentap's CA; the Python hook routes urllib3, aiohttp and certifi users; Node
+        >= 22.21 / >= 24.5 follows NODE_USE_ENV_PROXY, older Node gets the preload (https and http, not fetch());
+        the JVM gets proxy properties and \(prepared.javaTrustStore.map { "\(q($0)), a PKCS#12 copy of the JDK's own trust store + tokentap's CA (password changeit)" } ?? "no trust store: no JDK was found, so no JVM settings"))
 
         Or one client at a time:
           curl              curl --proxy http://\(address) --cacert \(q(ca)) https://api.miro.com/...

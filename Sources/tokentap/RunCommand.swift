@@ -17,7 +17,9 @@ struct RunCommand: AsyncParsableCommand {
         else starts a proxy of its own on a free loopback port. COMMAND runs in tokentap's process group, with the terminal, \
         and with HTTPS_PROXY/HTTP_PROXY/ALL_PROXY, a CA bundle (system roots + certificates the environment named + tokentap's \
         CA) in SSL_CERT_FILE, REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, GIT_SSL_CAINFO, AWS_CA_BUNDLE, DENO_CERT, \
-        NODE_EXTRA_CA_CERTS, a wgetrc (WGETRC) and a Python hook (PYTHONPATH) that routes urllib3, aiohttp and certifi users. \
+        NODE_EXTRA_CA_CERTS, a wgetrc (WGETRC), a Python hook (PYTHONPATH) that routes urllib3, aiohttp and certifi users, \
+        NODE_USE_ENV_PROXY=1 and a Node preload (NODE_OPTIONS) for Node before 22.21/24.5, and JAVA_TOOL_OPTIONS (proxy \
+        properties and a trust store made with the JDK's keytool). \
         Exits with the command's status (126 not executable, 127 not found, 128+N killed by signal N) after one summary line \
         on stderr.
         """)
@@ -94,6 +96,7 @@ struct RunCommand: AsyncParsableCommand {
         }
 
         let environment: [String: String]
+        let javaConfigured: Bool
         do {
             guard let caPEM = try? String(contentsOf: caFile, encoding: .utf8) else {
                 throw CLIFailure.runtime("cannot read tokentap's CA \(caFile.path): run `tokentap ca --home \(caFile.deletingLastPathComponent().deletingLastPathComponent().path)`")
@@ -103,6 +106,7 @@ struct RunCommand: AsyncParsableCommand {
                 caPEM: caPEM, files: GeneratedFiles(home: home))
             for note in notes { warn("tokentap: \(note)") }
             environment = runEnvironment.apply(to: ProcessInfo.processInfo.environment)
+            javaConfigured = runEnvironment.javaTrustStore != nil
         } catch {
             await running?.stop()
             if let failure = error as? CLIFailure { throw failure }
@@ -129,7 +133,7 @@ struct RunCommand: AsyncParsableCommand {
         if let running { await running.stop() }
         if ran {
             await RunSummary.print(database: database, session: session, since: started, intercept: intercept,
-                                   command: executable, settle: running == nil)
+                                   command: executable, settle: running == nil, javaConfigured: javaConfigured)
         }
         Glibc.exit(status)
     }
@@ -163,7 +167,7 @@ final class SignalForwarder: @unchecked Sendable {
 /// The one line `run` prints on stderr when the command has exited.
 enum RunSummary {
     static func print(database: URL, session: String, since: Date, intercept: [HostPattern], command: String,
-                      settle: Bool) async {
+                      settle: Bool, javaConfigured: Bool) async {
         func rows() -> [Exchange]? {
             guard let store = try? ExchangeStore.openReadOnly(path: database) else { return [] }
             return try? store.exchanges(ExchangeQuery(session: session, kinds: Set(ExchangeKind.allCases), since: since,
@@ -193,7 +197,7 @@ enum RunSummary {
             if tlsErrors > 0 {
                 line += "; \(tlsErrors) TLS handshake(s) failed: the client does not trust tokentap's CA (`tokentap ca` says how)"
             } else {
-                line += ": the client may ignore proxy settings (a requests Session with trust_env=False, a Python started with -I, -E or -S, a runtime that reads no HTTPS_PROXY), or it made no such request"
+                line += ": the client may ignore proxy settings (a requests Session with trust_env=False, a Python started with -I, -E or -S, fetch() on Node before 22.21 or 24.5, an Apache HttpClient built without useSystemProperties()\(javaConfigured ? "" : ", a JVM (no JDK's keytool found, so no JAVA_TOOL_OPTIONS)"), a client with its own proxy or transport settings), or it made no such request"
             }
             if tunnels > 0 { line += "; \(tunnels) connection(s) to other hosts were tunnelled" }
             warn(line)

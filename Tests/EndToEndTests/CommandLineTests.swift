@@ -15,7 +15,8 @@ struct CommandLineTests {
         let ca = "\(home)/certs/tokentap-ca.pem"
         #expect(result.text.contains(ca))
         for needle in ["--cacert", "HTTPS_PROXY=http://127.0.0.1:8877", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "GIT_SSL_CAINFO",
-                       "NODE_EXTRA_CA_CERTS", "WGETRC", "PYTHONPATH", "tokentap run", "update-ca-certificates", "Firefox"] {
+                       "NODE_EXTRA_CA_CERTS", "WGETRC", "PYTHONPATH", "NODE_USE_ENV_PROXY=1", "NODE_OPTIONS=", "--require",
+                       "JAVA_TOOL_OPTIONS=", "-Djavax.net.ssl.trustStore=", "tokentap run", "update-ca-certificates", "Firefox"] {
             #expect(result.text.contains(needle), "missing \(needle)")
         }
         // No advice to write the JDK's system store or an NSS database (issue 16).

@@ -9,7 +9,7 @@ func environmentWithoutProxySettings() -> [String: String] {
     for name in ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy",
                  "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "WGETRC",
                  "PYTHONPATH", "GIT_SSL_CAINFO", "AWS_CA_BUNDLE", "DENO_CERT", "TOKENTAP_PROXY", "TOKENTAP_CA_BUNDLE",
-                 "TOKENTAP_HOME"] {
+                 "TOKENTAP_HOME", "NODE_OPTIONS", "NODE_USE_ENV_PROXY", "JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS", "_JAVA_OPTIONS"] {
         env[name] = nil
     }
     env["GIT_TERMINAL_PROMPT"] = "0"
