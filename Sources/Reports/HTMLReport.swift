@@ -282,7 +282,7 @@ public struct HTMLReport: Exporter {
         h += " · \(e(x.kind.rawValue))"
         if x.status != nil, x.error != nil { h += " · answered by tokentap, not by the server" }
         h += "</p>\n"
-        if let error = x.error { h += "<p class=\"error\">error: \(e(error))</p>\n" }
+        if let error = x.error { h += "<p class=\"exchange-error\">error: \(e(error))</p>\n" }
         if let verdict { h += "<p class=\"verdict-ref\">Verdict: <code class=\"rule\">\(e(verdict.cause))</code> (\(e(verdict.confidence.rawValue))): \(e(verdict.summary))</p>\n" }
         let findings = Diagnoser.sorted(x.findings)
         if !findings.isEmpty {
@@ -392,7 +392,7 @@ public struct HTMLReport: Exporter {
     .sequence a:hover .label{text-decoration:underline}
     .exchange-detail{border:1px solid var(--line);border-radius:6px;padding:.6rem 1rem;margin:.6rem 0}
     .exchange-detail.failed{border-left:6px solid var(--err)}
-    .exchange-detail.failed .status,.error{color:var(--err);font-weight:600}
+    .exchange-detail.failed .status,.exchange-error{color:var(--err);font-weight:600}
     .role{font-size:.75rem;border:1px solid var(--line);border-radius:3px;padding:0 .3rem;color:var(--muted);font-weight:400}
     .findings{list-style:none;padding:0;margin:.5rem 0}
     .finding{border-left:4px solid var(--line);padding:.1rem .75rem;margin:.4rem 0}
