@@ -124,6 +124,7 @@ final class HTMLReportEndToEndTests {
         #expect(export.status == 0, "\(export.stderr)")
         let exportHTML = try String(contentsOf: exported, encoding: .utf8)
         #expect(try tokentap(["doctor", "--home", rig.home, "--json", "--html"]).status == 2)
+        #expect(try tokentap(["doctor", "--home", rig.home, "-o", report.path]).status == 2, "-o goes with --html")
 
         // What the doctor says, to compare with the page.
         let list = try rig.list(session: session, all: true)
