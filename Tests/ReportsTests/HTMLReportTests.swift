@@ -195,6 +195,24 @@ struct HTMLReportTests {
         #expect(Self.arrows(html).count == 1)
     }
 
+    @Test("a callback is drawn from the browser into the app's lane, with the code it delivers")
+    func callback() throws {
+        let authorize = Exchange(
+            id: 1, session: "s1", started: Self.at(0), host: "miro.com", method: "GET",
+            target: "/oauth/authorize?response_type=code&client_id=3074457363680401096&redirect_uri=http%3A%2F%2Flocalhost%3A8080%2Fcallback&state=st4te",
+            status: 302, response: MessageRecord(headers: [HeaderField(name: "Location", value: "http://localhost:8080/callback?code=\(Self.code)&state=st4te")]))
+        let callback = Exchange(id: 2, session: "s1", started: Self.at(1), scheme: "http", host: "localhost", port: 8080, method: "GET",
+                                target: "/callback?code=\(Self.code)&state=st4te", status: 200)
+        let html = Self.render([authorize, callback].map { Self.redactor.redact($0) })
+        let arrows = Self.arrows(html)
+        #expect(arrows.count == 2)
+        #expect(arrows[1].hasPrefix(#"" data-exchange="2" data-from="browser""#), "\(arrows[1])")
+        #expect(arrows[1].contains("#2 GET localhost:8080/callback → 200"))
+        #expect(!html.contains(#"data-lane="localhost:8080""#), "the callback ends in the app's lane")
+        let issued = try #require(arrows[0].range(of: #"issues code redacted\.code\.[0-9a-f]{12}\.[0-9]+"#, options: .regularExpression))
+        #expect(arrows[1].contains("sends code " + arrows[0][issued].dropFirst("issues code ".count)))
+    }
+
     @Test("the HTML report is an Exporter named html")
     func exporter() {
         let exporter: any Exporter = HTMLReport(diagnoser: Self.diagnoser, version: "1")
