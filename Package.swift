@@ -55,6 +55,12 @@ let package = Package(
             name: "OAuthDiagnosis",
             dependencies: ["TokentapCore", "Redaction", .product(name: "Crypto", package: "swift-crypto")]
         ),
+        // Export formats behind the `Exporter` protocol (issue 27: the HTML report).
+        .target(
+            name: "Reports",
+            dependencies: ["TokentapCore", "Redaction", "Recording", "OAuthDiagnosis"]
+        ),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "OAuthDiagnosis", "Redaction", "TokentapCore"]),
         .target(
             name: "ProxyServer",
             dependencies: [
@@ -92,7 +98,7 @@ let package = Package(
             name: "tokentap",
             dependencies: [
                 "TokentapCore", "CertificateAuthority", "ProxyServer", "Recording", "Redaction",
-                "OAuthDiagnosis", "Sandbox", "RunSupport",
+                "OAuthDiagnosis", "Sandbox", "RunSupport", "Reports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

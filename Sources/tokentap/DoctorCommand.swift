@@ -3,6 +3,7 @@ import Foundation
 import OAuthDiagnosis
 import Recording
 import Redaction
+import Reports
 import TokentapCore
 
 struct DoctorCommand: ParsableCommand {
@@ -18,6 +19,17 @@ struct DoctorCommand: ParsableCommand {
 
     @Flag(help: "Print one JSON document (design.md's shape).")
     var json = false
+
+    @Flag(help: "Write a self-contained HTML report (the flow as a sequence diagram, the verdicts, each exchange), redacted like every export.")
+    var html = false
+
+    @Option(name: [.customShort("o"), .customLong("output")], help: ArgumentHelp("With --html: write to FILE instead of stdout.", valueName: "FILE"))
+    var output: String?
+
+    func validate() throws {
+        if json && html { throw ValidationError("--json and --html cannot be combined: choose one") }
+        if output != nil && !html { throw ValidationError("-o FILE goes with --html (the text and --json forms print on stdout)") }
+    }
 
     @OptionGroup var homeOptions: HomeOptions
 
@@ -37,6 +49,21 @@ struct DoctorCommand: ParsableCommand {
             throw CLIFailure.runtime("\(error)")
         }
         let diagnoser = Diagnoser(redactor: redactor)
+        if html {
+            // Every exchange of the session, redacted as every export is (even a --keep-secrets recording).
+            let shown = exportable(exchanges, redactor: redactor, pseudonymize: false)
+            let exporter: any Exporter = HTMLReport(diagnoser: diagnoser, version: Tokentap.version, title: "tokentap doctor")
+            let data = exporter.export(shown)
+            if let output {
+                do { try data.write(to: URL(fileURLWithPath: output)) } catch {
+                    throw CLIFailure.runtime("cannot write \(output): \(error.localizedDescription)")
+                }
+                FileHandle.standardError.write(Data("wrote \(output)\n".utf8))
+            } else {
+                try? FileHandle.standardOutput.write(contentsOf: data)
+            }
+            return
+        }
         let timeline = diagnoser.timeline(exchanges)
         // Findings were computed at capture time, on raw values: they are the authoritative ones,
         // and the verdicts are chosen among them.

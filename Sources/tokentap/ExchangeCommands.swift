@@ -3,10 +3,11 @@ import Foundation
 import OAuthDiagnosis
 import Recording
 import Redaction
+import Reports
 import TokentapCore
 
 /// Loads the fingerprint key of `home` (created on first use) as a `Redactor`.
-private func loadRedactor(_ home: Home) throws -> Redactor {
+func loadRedactor(_ home: Home) throws -> Redactor {
     do {
         return Redactor(key: try Redactor.loadOrCreateKey(at: CertificatePaths(home: home).fingerprintKey))
     } catch {
@@ -99,7 +100,24 @@ struct ImportCommand: AsyncParsableCommand {
 
 /// The formats of `tokentap export`.
 enum ExportFormat: String, ExpressibleByArgument, CaseIterable {
-    case har, markdown, curl
+    case har, markdown, curl, html
+}
+
+/// Exchanges as every export shows them: rows recorded with `--keep-secrets` redacted (with the same
+/// last check as at capture; its fallbacks are warned about on stderr), then, with `pseudonymize`,
+/// e-mail addresses, user names and Miro ids replaced by stable pseudonyms.
+func exportable(_ exchanges: [Exchange], redactor: Redactor, pseudonymize: Bool) -> [Exchange] {
+    var out = exchanges.map { e in
+        guard e.keepsSecrets else { return e }
+        let (redacted, fallbacks) = redactor.redactChecked(e)
+        for f in fallbacks { warn(f.description) }
+        return redacted
+    }
+    if pseudonymize {
+        var pseudonymizer = Pseudonymizer()
+        out = out.map { pseudonymizer.pseudonymize($0) }
+    }
+    return out
 }
 
 /// `tokentap export [--session S] [--id N]... --format har|markdown|curl [-o FILE] [--home DIR]`
@@ -108,14 +126,14 @@ enum ExportFormat: String, ExpressibleByArgument, CaseIterable {
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Export recorded exchanges, redacted: HAR 1.2, a Markdown report, or curl commands.")
+        abstract: "Export recorded exchanges, redacted: HAR 1.2, a Markdown report, curl commands, or an HTML report with the flow as a sequence diagram.")
 
     @OptionGroup var filters: FilterOptions
 
     @Option(name: .customLong("id"), help: ArgumentHelp("Only this exchange (repeatable).", valueName: "N"))
     var ids: [Int64] = []
 
-    @Option(help: ArgumentHelp("har, markdown or curl.", valueName: "FORMAT"))
+    @Option(help: ArgumentHelp("har, markdown, curl or html.", valueName: "FORMAT"))
     var format: ExportFormat
 
     @Option(name: [.customShort("o"), .customLong("output")], help: ArgumentHelp("Write to FILE instead of stdout.", valueName: "FILE"))
@@ -150,16 +168,7 @@ struct ExportCommand: ParsableCommand {
         }
         let redactor = try loadRedactor(home)
         // Raw rows (--keep-secrets) are redacted here, with the same last check as at capture.
-        exchanges = exchanges.map { e in
-            guard e.keepsSecrets else { return e }
-            let (redacted, fallbacks) = redactor.redactChecked(e)
-            for f in fallbacks { warn(f.description) }
-            return redacted
-        }
-        if pseudonymize {
-            var pseudonymizer = Pseudonymizer()
-            exchanges = exchanges.map { pseudonymizer.pseudonymize($0) }
-        }
+        exchanges = exportable(exchanges, redactor: redactor, pseudonymize: pseudonymize)
 
         let text: Data
         switch format {
@@ -173,6 +182,9 @@ struct ExportCommand: ParsableCommand {
             text = Data(MarkdownReport.render(exchanges, diagnoser: Diagnoser(redactor: redactor), version: Tokentap.version).utf8)
         case .curl:
             text = Data(CurlExport.render(exchanges, version: Tokentap.version).utf8)
+        case .html:
+            let exporter: any Exporter = HTMLReport(diagnoser: Diagnoser(redactor: redactor), version: Tokentap.version)
+            text = exporter.export(exchanges)
         }
         if let output {
             do { try text.write(to: URL(fileURLWithPath: output)) } catch {

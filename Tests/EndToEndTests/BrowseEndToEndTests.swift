@@ -250,5 +250,14 @@ final class BrowseEndToEndTests {
         #expect((context["user"] as? [String: Any])?["id"] as? String == (context["createdBy"] as? [String: Any])?["id"] as? String)
         #expect((context["user"] as? [String: Any])?["name"] as? String == "User 1")
         #expect(context["scopes"] as? [String] == ["boards:read"])
+
+        // The HTML report takes --pseudonymize too.
+        let html = try tokentap(["export", "--format", "html", "--session", "one", "--pseudonymize", "--home", home])
+        #expect(html.status == 0, "\(html.stderr)")
+        for value in [Self.email, Self.userName, "Acme Design", Self.teamID, Self.userID] {
+            #expect(!html.text.contains(value), "\(value) left in the HTML export")
+        }
+        #expect(html.text.contains("user1@example.invalid"))
+        #expect(html.text.components(separatedBy: "<g class=\"exchange").count - 1 == 6)
     }
 }

@@ -405,13 +405,21 @@ final class ExportEndToEndTests {
         let show = try tokentap(["show", String(row["id"] as? Int ?? 0), "--json", "--home", home])
         #expect(show.text.contains(Self.secret) && show.text.contains(Self.code))
         // …and no export does.
-        for format in ["har", "markdown", "curl"] {
+        for format in ["har", "markdown", "curl", "html"] {
             let out = try tokentap(["export", "--session", "kept", "--format", format, "--home", home])
             #expect(out.status == 0, "\(format): \(out.stderr)")
             #expect(out.text.contains(format == "curl" ? "client_secret=$CLIENT_SECRET" : "redacted.client_secret."), "\(format): \(out.text)")
             #expect(out.text.contains(format == "curl" ? "Bearer $ACCESS_TOKEN" : "redacted.access_token."), "\(format): \(out.text)")
             for s in Self.planted { #expect(!out.text.contains(s), "planted secret in the \(format) export") }
         }
+        // doctor --html shows the whole session, redacted the same way.
+        let page = dir.appendingPathComponent("kept.html")
+        let doctorHTML = try tokentap(["doctor", "--session", "kept", "--html", "-o", page.path, "--home", home])
+        #expect(doctorHTML.status == 0, "\(doctorHTML.stderr)")
+        #expect(doctorHTML.stderr == "wrote \(page.path)\n")
+        let text = try String(contentsOf: page, encoding: .utf8)
+        #expect(text.contains("redacted.client_secret.") && text.contains("redacted.access_token."))
+        for s in Self.planted { #expect(!text.contains(s), "planted secret in doctor --html") }
     }
 
     @Test("markdown export: timeline, failing exchanges, rule ids with evidence and fix, version, no secret")
