@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import SwiftASN1
 import X509
 
 extension CertificateAuthority {
@@ -11,6 +12,10 @@ extension CertificateAuthority {
     /// - Throws: when `pem` holds no certificate that parses.
     public static func spkiSHA256Base64(pem: String) throws -> String {
         let certificate = try Certificate(pemEncoded: pem)
-        return Data(SHA256.hash(data: Array(certificate.publicKey.subjectPublicKeyInfoBytes))).base64EncodedString()
+        // The whole SubjectPublicKeyInfo (algorithm + key), not `subjectPublicKeyInfoBytes`, which
+        // is only the key's bit string.
+        var serializer = DER.Serializer()
+        try serializer.serialize(certificate.publicKey)
+        return Data(SHA256.hash(data: serializer.serializedBytes)).base64EncodedString()
     }
 }

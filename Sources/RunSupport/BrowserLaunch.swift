@@ -94,7 +94,7 @@ public enum BrowserLaunch {
         return args
     }
 
-    /// The browser's environment: `base` with `HOME` and the XDG folders inside `folder` (Chromium
+    /// The browser's environment: `base` with `HOME`, the XDG folders and `TMPDIR` inside `folder` (Chromium
     /// writes crash-report settings, a dconf cache and an NSS database under `HOME` whatever
     /// `--user-data-dir` says), proxy variables removed (the flags decide), and `XAUTHORITY`
     /// kept pointing at the user's X cookie when it was implied by the old `HOME`.
@@ -106,6 +106,9 @@ public enum BrowserLaunch {
         env["XDG_CONFIG_HOME"] = home + "/.config"
         env["XDG_CACHE_HOME"] = home + "/.cache"
         env["XDG_DATA_HOME"] = home + "/.local/share"
+        // Chromium's singleton socket folder (org.chromium.Chromium.XXXXXX) goes to TMPDIR and stays
+        // there when the browser is killed.
+        env["TMPDIR"] = folder + "/tmp"
         for name in ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"] {
             env[name] = nil
         }
@@ -118,7 +121,7 @@ public enum BrowserLaunch {
     /// The folders `environment(base:folder:)` names, to create before the browser starts.
     public static func folders(in folder: String) -> [String] {
         let home = folder + "/home"
-        return [folder + "/profile", home, home + "/.config", home + "/.cache", home + "/.local/share"]
+        return [folder + "/profile", folder + "/tmp", home, home + "/.config", home + "/.cache", home + "/.local/share"]
     }
 
     /// Creates a new temporary folder (mode 0700) under `TMPDIR` (else `/tmp`), never in the

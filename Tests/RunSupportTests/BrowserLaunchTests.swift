@@ -60,12 +60,13 @@ struct BrowserLaunchTests {
         #expect(env["XDG_CONFIG_HOME"] == "/tmp/tb/home/.config")
         #expect(env["XDG_CACHE_HOME"] == "/tmp/tb/home/.cache")
         #expect(env["XDG_DATA_HOME"] == "/tmp/tb/home/.local/share")
+        #expect(env["TMPDIR"] == "/tmp/tb/tmp")
         #expect(env["HTTPS_PROXY"] == nil && env["no_proxy"] == nil)
         #expect(env["DISPLAY"] == ":0" && env["PATH"] == "/usr/bin")
         #expect(env["XAUTHORITY"] == "/home/u/.Xauthority")
         #expect(BrowserLaunch.environment(base: base, folder: "/t", exists: { _ in false })["XAUTHORITY"] == nil)
         let folders = BrowserLaunch.folders(in: "/tmp/tb")
-        for value in [env["HOME"], env["XDG_CONFIG_HOME"], env["XDG_CACHE_HOME"], env["XDG_DATA_HOME"]] {
+        for value in [env["HOME"], env["XDG_CONFIG_HOME"], env["XDG_CACHE_HOME"], env["XDG_DATA_HOME"], env["TMPDIR"]] {
             #expect(folders.contains(value!))
         }
     }
