@@ -107,8 +107,12 @@ public enum BrowserLaunch {
         env["XDG_CACHE_HOME"] = home + "/.cache"
         env["XDG_DATA_HOME"] = home + "/.local/share"
         // Chromium's singleton socket folder (org.chromium.Chromium.XXXXXX) goes to TMPDIR and stays
-        // there when the browser is killed.
-        env["TMPDIR"] = folder + "/tmp"
+        // there when the browser is killed: inside the folder, unless the socket's path would be
+        // longer than a Unix socket path may be (Chromium then stops); ``singletonFolder(profile:)``
+        // finds it then.
+        if (folder + "/tmp/" + singletonSuffix).utf8.count <= maxSocketPath {
+            env["TMPDIR"] = folder + "/tmp"
+        }
         for name in ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"] {
             env[name] = nil
         }
@@ -116,6 +120,23 @@ public enum BrowserLaunch {
             env["XAUTHORITY"] = oldHome + "/.Xauthority"
         }
         return env
+    }
+
+    /// `sun_path` holds 108 bytes, the terminating NUL included.
+    static let maxSocketPath = 107
+    /// What Chromium adds under TMPDIR for its singleton socket.
+    static let singletonSuffix = "org.chromium.Chromium.XXXXXX/SingletonSocket"
+
+    /// The folder holding Chromium's singleton socket, from the profile's `SingletonSocket` link
+    /// (`TMPDIR/org.chromium.Chromium.XXXXXX/SingletonSocket`); nil when there is none (Chromium
+    /// removes both when it exits cleanly). Removed with the temporary folder when it is elsewhere.
+    public static func singletonFolder(profile: String) -> String? {
+        guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: profile + "/SingletonSocket") else { return nil }
+        let folder = URL(fileURLWithPath: target).deletingLastPathComponent()
+        guard folder.lastPathComponent.hasPrefix("org.chromium.Chromium.") || folder.lastPathComponent.hasPrefix("com.google.Chrome.") else {
+            return nil
+        }
+        return folder.path
     }
 
     /// The folders `environment(base:folder:)` names, to create before the browser starts.

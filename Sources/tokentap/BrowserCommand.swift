@@ -119,6 +119,11 @@ struct BrowserCommand: AsyncParsableCommand {
             }
         }
         await child.endGroup()
+        // A killed Chromium leaves its singleton socket folder behind (in TMPDIR when the folder's
+        // own was too long a path for a socket).
+        if let singleton = BrowserLaunch.singletonFolder(profile: folder + "/profile"), !singleton.hasPrefix(folder + "/") {
+            try? FileManager.default.removeItem(atPath: singleton)
+        }
         do {
             try FileManager.default.removeItem(atPath: folder)
         } catch {

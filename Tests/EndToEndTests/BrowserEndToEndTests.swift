@@ -18,8 +18,29 @@ final class BackgroundProcess: @unchecked Sendable {
         process.standardError = err
         process.standardInput = FileHandle.nullDevice
         try process.run()
-        collectLines(out, into: lines)
-        collectText(err, into: errorText)
+        // Threads of their own: blocking reads on GCD's global queue wait for a free worker, and with
+        // the sandbox's, the proxy's and the app's readers there may be none for a long time.
+        let (lines, errorText, out, err) = (self.lines, self.errorText, self.out, self.err)
+        Thread.detachNewThread {
+            var pending = Data()
+            while true {
+                let chunk = out.fileHandleForReading.availableData
+                if chunk.isEmpty { break }
+                pending.append(chunk)
+                while let nl = pending.firstIndex(of: 0x0A) {
+                    let line = String(decoding: pending[pending.startIndex..<nl], as: UTF8.self)
+                    pending.removeSubrange(pending.startIndex...nl)
+                    lines.withLockedValue { $0.append(line) }
+                }
+            }
+        }
+        Thread.detachNewThread {
+            while true {
+                let chunk = err.fileHandleForReading.availableData
+                if chunk.isEmpty { break }
+                errorText.withLockedValue { $0 += String(decoding: chunk, as: UTF8.self) }
+            }
+        }
     }
 
     var stderr: String { errorText.withLockedValue { $0 } }
@@ -195,8 +216,8 @@ final class BrowserEndToEndTests {
         let findings = (doctor["findings"] as? [[String: Any]]) ?? []
         let finding = try #require(findings.first { $0["rule"] as? String == "redirect-uri-mismatch" }, "\(findings)")
         let evidence = (finding["evidence"] as? [String] ?? []).joined(separator: "\n")
-        #expect(evidence.contains("authorize request (#") && evidence.contains("redirect_uri=\(redirectURI)\n"), "\(evidence)")
-        #expect(evidence.contains("redirect_uri=\(redirectURI)/"), "\(evidence)")
+        #expect(evidence.contains("authorize request (#") && evidence.contains("redirect_uri=\"\(redirectURI)\""), "\(evidence)")
+        #expect(evidence.contains("redirect_uri=\"\(redirectURI)/\""), "\(evidence)")
         #expect(evidence.contains("trailing slash added"), "\(evidence)")
         let names = steps(doctor).map(\.step)
         #expect(names.contains("callback") && names.contains("redirect"), "\(names)")

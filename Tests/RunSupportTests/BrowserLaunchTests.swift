@@ -65,6 +65,9 @@ struct BrowserLaunchTests {
         #expect(env["DISPLAY"] == ":0" && env["PATH"] == "/usr/bin")
         #expect(env["XAUTHORITY"] == "/home/u/.Xauthority")
         #expect(BrowserLaunch.environment(base: base, folder: "/t", exists: { _ in false })["XAUTHORITY"] == nil)
+        // A folder so deep that Chromium's singleton socket would not fit a socket path: TMPDIR is left alone.
+        let deep = "/tmp/" + String(repeating: "d", count: 60) + "/tokentap-browser-abcdef"
+        #expect(BrowserLaunch.environment(base: base.merging(["TMPDIR": "/var/tmp"]) { $1 }, folder: deep)["TMPDIR"] == "/var/tmp")
         let folders = BrowserLaunch.folders(in: "/tmp/tb")
         for value in [env["HOME"], env["XDG_CONFIG_HOME"], env["XDG_CACHE_HOME"], env["XDG_DATA_HOME"], env["TMPDIR"]] {
             #expect(folders.contains(value!))
