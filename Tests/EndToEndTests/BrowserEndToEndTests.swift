@@ -226,7 +226,10 @@ final class BrowserEndToEndTests {
     @Test("with HOME an empty folder: after SIGTERM it is still empty, the temporary profile is gone, the tokentap home has nothing new outside certs/ and recordings/")
     func leavesNothingBehind() throws {
         _ = try chromiumPath()
-        let dir = try makeTemporaryDirectory("tokentap-browser-e2e")
+        // A short path: Chromium's singleton socket (TMPDIR/…/SingletonSocket) must fit a socket address.
+        var template = Array("/tmp/tb-XXXXXX".utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        let dir = URL(fileURLWithPath: try #require(made.map { String(cString: $0) }))
         defer { try? FileManager.default.removeItem(at: dir) }
         let userHome = dir.appendingPathComponent("user-home")
         let tmp = dir.appendingPathComponent("tmp")
