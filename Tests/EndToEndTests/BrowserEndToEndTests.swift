@@ -268,6 +268,59 @@ final class BrowserEndToEndTests {
         if let pid { #expect(kill(-pid, 0) == -1 && errno == ESRCH, "processes of group \(pid) are left") }
     }
 
+    @Test("when the browser exits by itself: its group is ended (a helper it left is killed), its last lines are shown, the folder is deleted, exit 0; the command line is the documented one")
+    func browserExitsByItself() throws {
+        var template = Array("/tmp/tb-XXXXXX".utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        let dir = URL(fileURLWithPath: try #require(made.map { String(cString: $0) }))
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let tmp = dir.appendingPathComponent("tmp")
+        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+        // A stand-in browser: prints its arguments and environment, leaves a helper in its process
+        // group (as Chromium's zygote and renderers are), and exits 3.
+        let fake = dir.appendingPathComponent("fake-browser")
+        let helperPid = dir.appendingPathComponent("helper.pid")
+        try """
+        #!/bin/sh
+        sleep 300 &
+        echo $! > '\(helperPid.path)'
+        for a in "$@"; do echo "$a"; done > '\(dir.path)/args'
+        echo "env: HOME=$HOME XDG_CONFIG_HOME=$XDG_CONFIG_HOME XDG_CACHE_HOME=$XDG_CACHE_HOME XDG_DATA_HOME=$XDG_DATA_HOME TMPDIR=$TMPDIR"
+        exit 3
+        """.write(to: fake, atomically: true, encoding: .utf8)
+        chmod(fake.path, 0o755)
+        let proxy = try rig.startProxy(session: "fake-browser")
+        defer { #expect(proxy.stop() == 0) }
+        var env = environmentWithoutProxySettings()
+        env["TMPDIR"] = tmp.path
+        let result = try runCommand(tokentapBinary, ["browser", "--home", rig.home, "--browser", fake.path, "--headless", "http://127.0.0.1:9/login"],
+                                    environment: env, timeout: 60)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.contains("the browser exited with status 3"), "\(result.stderr)")
+        let pin = try runCommand("/bin/sh", ["-c", "openssl x509 -in '\(rig.proxyCA)' -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64"])
+            .text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let shown = result.stderr.split(separator: "\n").filter { $0.hasPrefix("  browser: ") }.map { String($0.dropFirst("  browser: ".count)) }
+        let args = try String(contentsOf: dir.appendingPathComponent("args"), encoding: .utf8).split(separator: "\n").map(String.init)
+        #expect(args.count == (geteuid() == 0 ? 13 : 12), "\(args)")
+        #expect(args.first?.hasPrefix("--user-data-dir=\(tmp.path)/tokentap-browser-") == true, "\(args)")
+        for arg in ["--proxy-server=http://127.0.0.1:\(proxy.port)", "--proxy-bypass-list=<-loopback>",
+                    "--ignore-certificate-errors-spki-list=\(pin)", "--no-first-run", "--no-default-browser-check",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                    "--headless=new"] {
+            #expect(args.contains(arg), "\(arg): \(args)")
+        }
+        #expect(args.contains("--no-sandbox") == (geteuid() == 0))
+        #expect(args.last == "http://127.0.0.1:9/login")
+        let folder = try #require(result.stderr.range(of: "temporary profile \(tmp.path)/tokentap-browser-", options: []).map { _ in
+            (try? FileManager.default.contentsOfDirectory(atPath: tmp.path)) ?? ["?"]
+        })
+        #expect(folder.isEmpty, "left in TMPDIR: \(folder)")
+        #expect(shown.contains { $0.hasPrefix("env: HOME=\(tmp.path)/tokentap-browser-") && $0.contains("/home XDG_CONFIG_HOME=") }, "\(shown)")
+        // The helper left in the browser's process group was ended with it.
+        let helper = try #require(Int32((try String(contentsOf: helperPid, encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(eventually(5) { kill(helper, 0) == -1 && errno == ESRCH }, "helper \(helper) still runs")
+    }
+
     @Test("no Chromium in PATH: one line naming what was looked for and the Debian package, exit 1; --browser PATH that does not exist: exit 2")
     func noChromium() throws {
         let dir = try makeTemporaryDirectory("tokentap-browser-none")
