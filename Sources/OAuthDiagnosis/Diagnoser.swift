@@ -181,14 +181,16 @@ public struct Diagnoser: Sendable {
             case .token:
                 let grant = o.grant
                 let name = grant == "refresh_token" ? "refresh" : grant == "authorization_code" ? "token exchange" : "token request"
-                var s = "\(e.method) \(o.endpoint)\(status)"
+                var s = "\(e.method) \(o.endpoint)"
                 var notes: [String] = []
                 if grant == "authorization_code", let c = o.params.value("code") {
                     let v = index.val(c, "code")
+                    // The code's placeholder, as in the redirect and the callback steps: one code, one flow.
+                    s += " with code \(v.display)"
                     if let iss = index.issue(of: v) {
                         notes.append("code used \(elapsed(o.at.timeIntervalSince(iss.obs.at))) after issue (#\(iss.obs.id))")
                     } else {
-                        notes.append("code \(v.display) not seen issued")
+                        notes.append("code not seen issued")
                     }
                     if let prev = index.observations[..<i].last(where: { $0.role == .token && $0.params.value("code").map { index.val($0, "code").fp == v.fp } ?? false }) {
                         notes.append("same code sent before in #\(prev.id)")
@@ -209,6 +211,7 @@ public struct Diagnoser: Sendable {
                 } else if !r.errorFields.isEmpty {
                     notes.append(r.errorFields.map { "\($0.0)=\(redactor.redactValue($0.1, named: $0.0, errorEnvelope: true))" }.joined(separator: " "))
                 }
+                s += status
                 if !notes.isEmpty { s += "; " + notes.joined(separator: "; ") }
                 steps.append(TimelineStep(exchange: o.id, at: e.started, step: name, summary: s))
             case .api:

@@ -127,7 +127,9 @@ struct RelayStateMachine {
         var upstreamError: Bool
     }
 
-    /// The request as it goes upstream, and whether it is recorded.
+    /// The request as it goes upstream, and whether it is recorded (every request inside an
+    /// interception; a plain-proxy request to an intercepted host, or in plain HTTP to a loopback
+    /// host: ``ProxyConfiguration/records(scheme:host:)``).
     struct Outgoing: Equatable {
         var key: UpstreamKey
         var head: HTTPRequestHead
@@ -519,7 +521,7 @@ struct RelayStateMachine {
         }
         upstreamHead.uri = target
         let key = UpstreamKey(scheme: scheme, host: host, port: port, target: configuration.connectTarget(host: host, port: port))
-        return Outgoing(key: key, head: upstreamHead, target: target, capture: origin != nil || configuration.intercepts(host))
+        return Outgoing(key: key, head: upstreamHead, target: target, capture: origin != nil || configuration.records(scheme: scheme, host: host))
     }
 
     /// `Connection: upgrade` together with an `Upgrade` field (RFC 9110 §7.8).

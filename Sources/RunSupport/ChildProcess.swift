@@ -37,7 +37,15 @@ public struct ChildProcess: Sendable {
     /// Starts `arguments[0]` (searched in PATH when it has no `/`) with `environment`. Every signal
     /// gets its default action in the child (tokentap ignores some), and no signal is blocked;
     /// descriptors other than 0, 1, 2 are closed.
-    public static func spawn(_ arguments: [String], environment: [String: String]) throws -> ChildProcess {
+    ///
+    /// - Parameters:
+    ///   - newProcessGroup: start the child in a process group of its own (its pid is the group's
+    ///     id), away from the terminal's signals: `tokentap browser` ends the whole group with
+    ///     ``endGroup(grace:)``.
+    ///   - input: a file opened read-only as the child's stdin (nil: tokentap's).
+    ///   - output: a file created (mode 0600) as the child's stdout and stderr (nil: tokentap's).
+    public static func spawn(_ arguments: [String], environment: [String: String], newProcessGroup: Bool = false,
+                             input: String? = nil, output: String? = nil) throws -> ChildProcess {
         precondition(!arguments.isEmpty)
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -49,7 +57,12 @@ public struct ChildProcess: Sendable {
         var mask = sigset_t()
         sigemptyset(&mask)
         posix_spawnattr_setsigmask(&attributes, &mask)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        var flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK
+        if newProcessGroup {
+            posix_spawnattr_setpgroup(&attributes, 0)
+            flags |= POSIX_SPAWN_SETPGROUP
+        }
+        posix_spawnattr_setflags(&attributes, Int16(flags))
 
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -61,6 +74,12 @@ public struct ChildProcess: Sendable {
             _ = unsafeBitCast(symbol, to: CloseFrom.self)(&actions, 3)
         }
         #endif
+
+        if let input { posix_spawn_file_actions_addopen(&actions, 0, input, O_RDONLY, 0) }
+        if let output {
+            posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        }
 
         let argv = arguments.map { strdup($0) } + [nil]
         let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
@@ -105,5 +124,52 @@ public struct ChildProcess: Sendable {
     /// Sends `signal` to the child.
     public func send(_ signal: Int32) {
         kill(pid, signal)
+    }
+
+    /// Whether any process of the child's process group is still there (a zombie counts).
+    public var groupExists: Bool {
+        kill(-pid, 0) == 0 || errno == EPERM
+    }
+
+    /// Ends the process group of a child started with `newProcessGroup`: SIGTERM to the group,
+    /// then, when processes are left after `grace` seconds, SIGKILL. Reaps every member that is
+    /// tokentap's child (with ``becomeSubreaper()`` that includes orphaned grandchildren), and
+    /// returns once the group is empty (or 5 s after SIGKILL). The child itself must have been
+    /// waited for (``wait()``) before: this reaps by group, not by pid.
+    public func endGroup(grace: Double = 5) async {
+        let group = pid
+        if groupExists { kill(-group, SIGTERM) }
+        var killed = false
+        let start = Date()
+        while true {
+            // Reap what has exited (zombies are members of the group until reaped).
+            var status: Int32 = 0
+            while waitpid(-group, &status, WNOHANG) > 0 {}
+            if !groupExists { return }
+            let waited = Date().timeIntervalSince(start)
+            if !killed && waited >= grace {
+                kill(-group, SIGKILL)
+                killed = true
+            } else if waited >= grace + 5 {
+                return
+            }
+            try? await Task.sleep(nanoseconds: 50_000_000)
+        }
+    }
+
+    /// Makes tokentap the "child subreaper" (Linux `PR_SET_CHILD_SUBREAPER`): processes orphaned
+    /// by its children are re-parented to it instead of init, so ``endGroup(grace:)`` can reap
+    /// them and know they are gone. Returns false where that is not available.
+    @discardableResult
+    public static func becomeSubreaper() -> Bool {
+        #if os(Linux)
+        // prctl is variadic in C (not callable from Swift): looked up and called with fixed arguments.
+        typealias Prctl = @convention(c) (Int32, UInt, UInt, UInt, UInt) -> Int32
+        guard let symbol = dlsym(nil, "prctl") else { return false }
+        let PR_SET_CHILD_SUBREAPER: Int32 = 36
+        return unsafeBitCast(symbol, to: Prctl.self)(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+        #else
+        return false
+        #endif
     }
 }

@@ -244,9 +244,9 @@ final class TerminationSignals: @unchecked Sendable {
     private var continuation: CheckedContinuation<Void, Never>?
     private var sources: [DispatchSourceSignal] = []
 
-    static func install() -> TerminationSignals {
+    static func install(_ caught: [Int32] = [SIGINT, SIGTERM]) -> TerminationSignals {
         let signals = TerminationSignals()
-        for sig in [SIGINT, SIGTERM] {
+        for sig in caught {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler { signals.fire() }

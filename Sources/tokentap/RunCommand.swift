@@ -38,77 +38,25 @@ struct RunCommand: AsyncParsableCommand {
         guard let executable = command.first else {
             throw CLIFailure.usage("give the command to run after --, e.g. tokentap run -- python app.py")
         }
-        if attach != nil && options.isSpecified {
-            throw CLIFailure.usage("--attach uses a running proxy as it was started: drop the proxy options, or drop --attach to start a proxy with them")
-        }
+        try ProxyChoice.checkUsage(options: options, attach: attach)
         let home = try homeOptions.resolve()
         let started = Date()
 
         // Which proxy: --attach, the live proxy of proxy.json, or one of our own.
-        var attached: ProxyStatus?
-        if let attach {
-            let target: HostPort
-            do { target = try HostPort(parsing: attach, option: "--attach") } catch let error as ConfigurationError {
-                throw CLIFailure.usage(error.description)
-            }
-            guard let status = await ProxyStatus.probe(target) else {
-                throw CLIFailure.runtime("no tokentap proxy answers at \(target): start one there with `tokentap proxy --listen \(target)`, or leave out --attach and `run` starts its own")
-            }
-            attached = status
-        } else {
-            let stateFile = ProxyStateFile(home: home)
-            if let named = stateFile.read() {
-                let live = await stateFile.liveProxy()
-                if let live, options.isSpecified {
-                    warn("tokentap: proxy options given, so starting a separate proxy (the one at \(live.address), session \(live.session), is left alone)")
-                } else if let live {
-                    attached = live
-                } else {
-                    warn("tokentap: ignoring \(stateFile.url.path): no tokentap answers at \(named.address) any more")
-                }
-            }
-        }
-
-        var running: RunningProxy?
-        let proxyAddress: String
-        let session: String
-        let intercept: [HostPattern]
-        let database: URL
-        let caFile: URL
-        if let attached {
-            proxyAddress = attached.address
-            session = attached.session
-            intercept = (attached.intercept ?? HostPattern.defaults.map(\.pattern)).compactMap { try? HostPattern(parsing: $0) }
-            let proxyHome = Home(url: URL(fileURLWithPath: attached.home, isDirectory: true), source: .option)
-            database = proxyHome.database
-            caFile = CertificatePaths(home: proxyHome).caCertificate
-            warn("tokentap: attached to the proxy at \(attached.address) (pid \(attached.pid)), session \(attached.session); its options apply")
-        } else {
-            let config = try options.configuration(defaultListen: "127.0.0.1:0")
-            let proxy = try await RunningProxy.start(config: config, home: home, keepSecrets: options.keepSecrets, announce: false)
-            running = proxy
-            proxyAddress = proxy.address
-            session = config.session
-            intercept = config.interceptPatterns
-            database = home.database
-            caFile = proxy.paths.caCertificate
-            warn("tokentap: proxy on \(proxy.address), session \(config.session), recording to \(home.database.path)")
-        }
+        let proxy = try await ProxyChoice.resolve(options: options, attach: attach, home: home, command: "run")
 
         let environment: [String: String]
         let javaConfigured: Bool
         do {
-            guard let caPEM = try? String(contentsOf: caFile, encoding: .utf8) else {
-                throw CLIFailure.runtime("cannot read tokentap's CA \(caFile.path): run `tokentap ca --home \(caFile.deletingLastPathComponent().deletingLastPathComponent().path)`")
-            }
+            let caPEM = try proxy.caPEM()
             let (runEnvironment, notes) = try RunEnvironment.prepare(
-                base: ProcessInfo.processInfo.environment, proxyURL: "http://\(proxyAddress)", intercept: intercept,
+                base: ProcessInfo.processInfo.environment, proxyURL: "http://\(proxy.address)", intercept: proxy.intercept,
                 caPEM: caPEM, files: GeneratedFiles(home: home))
             for note in notes { warn("tokentap: \(note)") }
             environment = runEnvironment.apply(to: ProcessInfo.processInfo.environment)
             javaConfigured = runEnvironment.javaTrustStore != nil
         } catch {
-            await running?.stop()
+            await proxy.stop()
             if let failure = error as? CLIFailure { throw failure }
             throw CLIFailure.runtime("cannot write the files for the command's environment in \(GeneratedFiles(home: home).folder.path): \(error); choose a writable home with --home DIR")
         }
@@ -130,10 +78,10 @@ struct RunCommand: AsyncParsableCommand {
             ran = false
         }
         forwarder.stop()
-        if let running { await running.stop() }
+        await proxy.stop()
         if ran {
-            await RunSummary.print(database: database, session: session, since: started, intercept: intercept,
-                                   command: executable, settle: running == nil, javaConfigured: javaConfigured)
+            await RunSummary.print(database: proxy.database, session: proxy.session, since: started, intercept: proxy.intercept,
+                                   command: executable, settle: proxy.attached, javaConfigured: javaConfigured)
         }
         Glibc.exit(status)
     }
@@ -166,8 +114,12 @@ final class SignalForwarder: @unchecked Sendable {
 
 /// The one line `run` prints on stderr when the command has exited.
 enum RunSummary {
+    /// - Parameters:
+    ///   - javaConfigured: false when no JDK was found for `JAVA_TOOL_OPTIONS` (named among the reasons).
+    ///   - emptyHint: the likely reason when nothing reached an intercepted host (default: the
+    ///     reasons a command's client ignores proxy settings).
     static func print(database: URL, session: String, since: Date, intercept: [HostPattern], command: String,
-                      settle: Bool, javaConfigured: Bool) async {
+                      settle: Bool, javaConfigured: Bool = true, emptyHint: String? = nil) async {
         func rows() -> [Exchange]? {
             guard let store = try? ExchangeStore.openReadOnly(path: database) else { return [] }
             return try? store.exchanges(ExchangeQuery(session: session, kinds: Set(ExchangeKind.allCases), since: since,
@@ -196,6 +148,8 @@ enum RunSummary {
             var line = "tokentap: nothing reached an intercepted host (\(hosts)) through the proxy while \(command) ran (session \(session))"
             if tlsErrors > 0 {
                 line += "; \(tlsErrors) TLS handshake(s) failed: the client does not trust tokentap's CA (`tokentap ca` says how)"
+            } else if let emptyHint {
+                line += ": " + emptyHint
             } else {
                 line += ": the client may ignore proxy settings (a requests Session with trust_env=False, a Python started with -I, -E or -S, fetch() on Node before 22.21 or 24.5, an Apache HttpClient built without useSystemProperties()\(javaConfigured ? "" : ", a JVM (no JDK's keytool found, so no JAVA_TOOL_OPTIONS)"), a client with its own proxy or transport settings), or it made no such request"
             }

@@ -54,7 +54,7 @@ struct Tokentap: AsyncParsableCommand {
         miro.com and *.miro.com, records every exchange with secrets redacted, and explains failed token exchanges.
         """,
         version: version,
-        subcommands: [ProxyCommand.self, RunCommand.self, CACommand.self, ListCommand.self, ShowCommand.self, DoctorCommand.self,
+        subcommands: [ProxyCommand.self, RunCommand.self, BrowserCommand.self, CACommand.self, ListCommand.self, ShowCommand.self, DoctorCommand.self,
                       SandboxCommand.self, ExportCommand.self, ImportCommand.self,
                       SessionsCommand.self, DeleteCommand.self, TailCommand.self]
     )

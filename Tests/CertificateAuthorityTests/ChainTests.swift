@@ -99,6 +99,18 @@ struct ChainTests {
         #expect(again.rootPEM == (try String(contentsOf: files.root, encoding: .utf8)))
     }
 
+    @Test("the root's SPKI pin (Chromium's --ignore-certificate-errors-spki-list) is the one openssl computes")
+    func spkiPin() throws {
+        _ = try create()
+        let pem = try String(contentsOf: files.root, encoding: .utf8)
+        let pin = try CertificateAuthority.spkiSHA256Base64(pem: pem)
+        let openssl = try runStatus("/bin/sh", ["-c", "openssl x509 -in '\(files.root.path)' -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64"])
+        #expect(openssl.status == 0, "\(openssl.output)")
+        #expect(pin == openssl.output.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(pin.count == 44)
+        #expect(throws: (any Error).self) { try CertificateAuthority.spkiSHA256Base64(pem: "not a certificate") }
+    }
+
     @Test("openssl verify -untrusted: leaves inside the constraints verify, one for example.org minted with the intermediate's key does not")
     func opensslVerify() throws {
         let ca = try create()

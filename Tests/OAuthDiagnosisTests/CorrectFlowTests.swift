@@ -78,6 +78,26 @@ func correctMiroFlow(style: Style) -> Scenario {
 }
 
 @Suite struct FlowReconstructionTests {
+    @Test("browser and app in one session: authorize → redirect → callback (loopback, plain HTTP) → token exchange, one code placeholder throughout")
+    func callbackJoinsTheBrowserAndTheApp() {
+        var s = Scenario()
+        let redirect = "http://127.0.0.1:8765/callback"
+        s.add(S.authorize(redirectURI: redirect))
+        s.add(S.http("GET", redirect + "?code=\(formEncode(Miro.code))&state=st4te&client_id=\(Miro.clientID)", at: 1, status: 200))
+        s.add(S.http("GET", "http://127.0.0.1:8765/favicon.ico", at: 1.5, status: 404))
+        s.add(S.token(S.codeParams(redirectURI: redirect), style: .form, at: 2, status: 200, response: S.tokens()))
+        let steps = s.diagnoser.timeline(s.stored)
+        #expect(steps.map(\.step) == ["authorize", "redirect", "callback", "token exchange"])
+        let placeholders = steps.dropFirst().map { step in
+            step.summary.split(separator: " ").first { $0.hasPrefix("redacted.code.") }.map { String($0) }
+        }
+        #expect(placeholders.allSatisfy { $0 != nil } && Set(placeholders).count == 1, "\(steps.map(\.summary))")
+        #expect(steps[2].summary.contains("GET http://127.0.0.1:8765/callback") && steps[2].summary.contains("(issued in #1)"))
+        #expect(steps[3].summary.contains("→ 200; code used 2s after issue (#1)"), "\(steps[3].summary)")
+        #expect(!steps.contains { $0.summary.contains(Miro.code) })
+        #expect(s.findings(at: 3).alarms.isEmpty, "\(s.findings(at: 3).alarms.map(\.rule))")
+    }
+
     @Test func consentFormRedirectIssuesTheCode() {
         var s = Scenario()
         s.add(S.authorize(code: nil, redirectState: .some(nil)).droppingResponse())

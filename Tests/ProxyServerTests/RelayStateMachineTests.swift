@@ -115,7 +115,27 @@ struct RelayStateMachineTests {
         let out = Machine.outgoing(for: head(.GET, "http://127.0.0.1:9/cb?code=1", []), origin: nil, configuration: ProxyConfiguration())
         #expect(out?.head.headers["Host"] == ["127.0.0.1:9"])
         #expect(out?.target == "/cb?code=1")
-        #expect(out?.capture == false)
+        #expect(out?.capture == true)  // a loopback host: the app's callback
+    }
+
+    @Test("plain HTTP to loopback hosts is recorded (the OAuth callback); other plain-proxy hosts and HTTPS to loopback are not")
+    func loopbackCallbacksAreRecorded() {
+        func captured(_ uri: String, _ configure: (inout ProxyConfiguration) -> Void = { _ in }) -> Bool? {
+            var config = ProxyConfiguration()
+            configure(&config)
+            return Machine.outgoing(for: head(.GET, uri, []), origin: nil, configuration: config)?.capture
+        }
+        for uri in ["http://127.0.0.1:8765/callback?code=x", "http://127.1.2.3/cb", "http://localhost:3000/cb",
+                    "http://LOCALHOST./cb", "http://[::1]:8080/cb", "http://[0:0:0:0:0:0:0:1]/cb", "http://[::ffff:127.0.0.1]/cb"] {
+            #expect(captured(uri) == true, "\(uri)")
+        }
+        for uri in ["http://example.com/cb?code=x", "http://128.0.0.1/cb", "http://10.0.0.1/cb", "http://[::2]/cb",
+                    "http://localhost.example.com/cb", "https://127.0.0.1:8443/cb"] {
+            #expect(captured(uri) == false, "\(uri)")
+        }
+        // HTTPS callback hosts are recorded when intercepted (CONNECT + TLS), or in absolute form when added.
+        #expect(captured("https://127.0.0.1:8443/cb") { $0.intercept = [try! HostPattern(parsing: "127.0.0.1")] } == true)
+        #expect(captured("http://miro.com/x") == true)
     }
 
     @Test func originFormToThePlainProxyIsAnsweredWith400AndRecorded() {
