@@ -124,10 +124,10 @@ final class WebSocketCapture {
         s.open = false
         s.closedBy = (firstCloseBy ?? closedBy).rawValue
         var reason = error
-        if reason == nil, firstCloseBy == nil {
-            let side = closedBy == .client ? "client" : closedBy == .server ? "server" : "proxy"
+        if firstCloseBy == nil {
+            // No close handshake: say who cut it, whether a message was cut in two, and the cause.
             let cut = midFrame(fromClient: true) || midFrame(fromClient: false) ? " mid-message" : ""
-            reason = "\(side) closed the connection\(cut) without a WebSocket close frame"
+            reason = "\(closedBy.rawValue) closed the connection\(cut) without a WebSocket close frame" + (error.map { " (\($0))" } ?? "")
         }
         summary = s
         return (s, reason)

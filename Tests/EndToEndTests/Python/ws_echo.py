@@ -11,6 +11,7 @@ import asyncio
 import json
 import math
 import os
+import signal
 import ssl
 import sys
 
@@ -41,6 +42,11 @@ def message(i, size):
     return bytes((i * 7 + j) % 251 for j in range(min(size, 251))) * (size // 251) + bytes((i * 7 + j) % 251 for j in range(size % 251))
 
 
+def wire_size(size, masked):
+    """A frame's bytes on the wire (RFC 6455 section 5.2): header, mask key, payload."""
+    return 2 + (0 if size < 126 else 2 if size <= 0xFFFF else 8) + (4 if masked else 0) + size
+
+
 async def server(cert, key):
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(cert, key)
@@ -66,7 +72,8 @@ def client_context(ca):
 async def echo_client(proxy, ca, uri, count):
     all_sizes = sizes()[:count] if count < 1000 else sizes()
     total = 0
-    async with connect(uri, proxy=proxy, ssl=client_context(ca), max_size=MAX, ping_interval=None) as ws:
+    # No permessage-deflate: the frames carry the messages as they are, so the wire sizes are known.
+    async with connect(uri, proxy=proxy, ssl=client_context(ca), max_size=MAX, ping_interval=None, compression=None) as ws:
         for i, size in enumerate(all_sizes):
             msg = message(i, size)
             await ws.send(msg)
@@ -75,7 +82,11 @@ async def echo_client(proxy, ca, uri, count):
                 return {"ok": False, "failed_at": i, "size": size, "got": len(back)}
             total += size
         await ws.close(code=1000)
-    return {"ok": True, "messages": len(all_sizes), "bytes": total, "close_code": ws.close_code}
+    # The close frames: the client's carries the code (masked), the server's echoes it.
+    wire_client = sum(wire_size(n, True) for n in all_sizes) + wire_size(2, True)
+    wire_server = sum(wire_size(n, False) for n in all_sizes) + wire_size(2, False)
+    return {"ok": True, "messages": len(all_sizes), "bytes": total, "close_code": ws.close_code,
+            "wire_client": wire_client, "wire_server": wire_server}
 
 
 async def drop_client(proxy, ca, uri):
@@ -91,6 +102,9 @@ async def drop_client(proxy, ca, uri):
 
 def main():
     mode = sys.argv[1]
+    # Started from a test process whose threads block signals: take SIGTERM back.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM, signal.SIGINT])
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if mode == "server":
         asyncio.run(server(sys.argv[2], sys.argv[3]))
         return
