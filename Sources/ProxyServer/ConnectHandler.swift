@@ -201,7 +201,11 @@ final class ConnectHandler: ChannelInboundHandler, RemovableChannelHandler {
             // responses to HEAD go out without body bytes). The relay answers parse errors itself.
             let relay = HTTPRelayHandler(env: env, origin: authority)
             try sync.addHandler(relay, position: .after(tlsHandler))
-            try sync.configureHTTPServerPipeline(position: .after(tlsHandler), withErrorHandling: false)
+            // An empty upgrade configuration gives the request decoder `.forwardBytes` (bytes a
+            // client sends after an upgrade request reach the glue); its idle handler is removed.
+            try sync.configureHTTPServerPipeline(position: .after(tlsHandler), withServerUpgrade: (upgraders: [], completionHandler: { _ in }),
+                                                 withErrorHandling: false)
+            if let upgrader = try? sync.handler(type: HTTPServerUpgradeHandler.self) { sync.removeHandler(upgrader, promise: nil) }
             sync.removeHandler(decoder, promise: nil)
             sync.removeHandler(context: context, promise: nil)
         } catch {

@@ -19,7 +19,13 @@ import TokentapCore
 /// their framing headers say. Back-pressure: the client is not read while the upstream is
 /// connecting or not writable; the upstream is not read while the client is not writable; no new
 /// request is read while the sink's recording backlog is full (``ExchangeSink/whenRoom(_:)``).
-final class HTTPRelayHandler: ChannelDuplexHandler, UpstreamDelegate {
+///
+/// Upgrades: after a `101` to an upgrade request on a recorded host (``RelayStateMachine/State/upgraded``),
+/// the handler takes the HTTP codecs out of both pipelines (leftover bytes forwarded), joins the two
+/// channels with a ``GlueHandler`` pair, removes itself, and from then on only watches the glue
+/// (``GlueObserver``): bytes and frames are counted on copies (``WebSocketCapture``), and the
+/// `websocket` row written at the `101` is written again, complete, when either side closes.
+final class HTTPRelayHandler: ChannelDuplexHandler, RemovableChannelHandler, UpstreamDelegate, GlueObserver {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
@@ -40,6 +46,13 @@ final class HTTPRelayHandler: ChannelDuplexHandler, UpstreamDelegate {
     private var closed = false
     /// Set once the client's TLS handshake completed (TLS mode); failures before it are recorded.
     private var handshakeCompleted = false
+    /// An upgraded connection: its counts, the row written at the 101, and its glue.
+    private var websocket: WebSocketCapture?
+    private var upgradeRecord: Exchange?
+    private var upgradeStart: NIODeadline?
+    private var clientGlue: GlueHandler?
+    /// The side that sent EOF or failed first (how the connection ended when no close frame was seen).
+    private var upgradeEnd: (side: RelayStateMachine.Side, error: String?)?
 
     init(env: ProxyEnvironment, origin: HostPort?) {
         self.env = env
@@ -184,6 +197,17 @@ final class HTTPRelayHandler: ChannelDuplexHandler, UpstreamDelegate {
     }
 
     private func perform(_ action: RelayStateMachine.Action) {
+        // The upgraded connection's row: the relay has left the pipeline by then.
+        switch action {
+        case .recordUpgrade:
+            recordUpgrade()
+            return
+        case .finishUpgrade(let closedBy, let error):
+            finishUpgrade(closedBy: closedBy, error: error)
+            return
+        default:
+            break
+        }
         guard let context else {
             // Removed from the pipeline: only let go of upstream resources.
             switch action {
@@ -281,7 +305,112 @@ final class HTTPRelayHandler: ChannelDuplexHandler, UpstreamDelegate {
             }
         case .readClient:
             read(context: context)
+        case .startUpgradedRelay:
+            startUpgradedRelay(context: context)
+        case .recordUpgrade, .finishUpgrade:
+            break  // above
         }
+    }
+
+    // MARK: upgraded connections
+
+    /// The `101` went to the client: record the handshake now as a `websocket` row (updated at close).
+    private func recordUpgrade() {
+        let capture = WebSocketCapture(maxFrameSize: Self.maxFrameSize(maxBody: env.configuration.maxBody))
+        websocket = capture
+        guard let builder = self.capture else { return }
+        self.capture = nil
+        var record = builder.exchange(error: nil, end: .now())
+        record.kind = .websocket
+        record.websocket = capture.summary
+        upgradeRecord = record
+        upgradeStart = builder.t0
+        env.sink?.capture(record)
+    }
+
+    /// Frames up to `--max-body`, and never under 4 MiB (NIOWebSocket's default, 16 KiB, is far
+    /// below what applications send). A larger frame stops the counting, not the relay.
+    static func maxFrameSize(maxBody: Int) -> Int {
+        min(max(maxBody, 1 << 22), Int(UInt32.max))
+    }
+
+    private func finishUpgrade(closedBy: RelayStateMachine.Side, error: String?) {
+        guard let capture = websocket, var record = upgradeRecord else { return }
+        upgradeRecord = nil
+        let end = upgradeEnd ?? (closedBy, error)
+        let (summary, reason) = capture.finish(closedBy: end.side, error: end.error ?? error)
+        record.websocket = summary
+        record.error = reason
+        if let start = upgradeStart { record.timings.total = milliseconds(start, .now()) }
+        env.sink?.capture(record)
+    }
+
+    /// Takes the HTTP codecs out of both pipelines and joins the channels with a glue pair. Both
+    /// decoders forward the bytes they hold (a frame that came in the 101's segment) to the glue.
+    private func startUpgradedRelay(context: ChannelHandlerContext) {
+        guard let conn = upstream else {
+            context.close(promise: nil)
+            return
+        }
+        upstream = nil  // never pooled again: the glue owns it
+        conn.handler.delegate = nil
+        let (clientGlue, upstreamGlue) = GlueHandler.matchedPair()
+        clientGlue.observer = self
+        upstreamGlue.observer = self
+        self.clientGlue = clientGlue
+        do {
+            let client = context.pipeline.syncOperations
+            let requestDecoder = try client.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+            try client.addHandler(clientGlue, position: .after(requestDecoder))
+
+            let up = conn.channel.pipeline.syncOperations
+            let responseDecoder = try up.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self)
+            try up.addHandler(upstreamGlue, position: .after(responseDecoder))
+            up.removeHandler(conn.handler, promise: nil)
+            if let encoder = try? up.handler(type: HTTPRequestEncoder.self) { up.removeHandler(encoder, promise: nil) }
+
+            if let h = try? client.handler(type: HTTPServerPipelineHandler.self) { client.removeHandler(h, promise: nil) }
+            if let h = try? client.handler(type: NIOHTTPResponseHeadersValidator.self) { client.removeHandler(h, promise: nil) }
+            if let h = try? client.handler(type: ConnectHandler.self) { client.removeHandler(h, promise: nil) }
+            if let h = try? client.handler(type: IdleStateHandler.self) { client.removeHandler(h, promise: nil) }
+            if let h = try? client.handler(type: HTTPResponseEncoder.self) { client.removeHandler(h, promise: nil) }
+            // Last, so that what they forward finds the glue on both sides.
+            client.removeHandler(requestDecoder, promise: nil)
+            up.removeHandler(responseDecoder, promise: nil)
+            client.removeHandler(context: context, promise: nil)
+        } catch {
+            env.logger.warning("cannot relay the upgraded connection to \(conn.key.host): \(error)")
+            conn.channel.close(promise: nil)
+            context.close(promise: nil)
+            return
+        }
+        // Reads the HTTP side withheld go on through the glue.
+        context.channel.read()
+        conn.channel.read()
+    }
+
+    func glue(_ glue: GlueHandler, read buffer: ByteBuffer) {
+        websocket?.relayed(buffer, fromClient: glue === clientGlue)
+    }
+
+    func glueInputClosed(_ glue: GlueHandler) {
+        if upgradeEnd == nil { upgradeEnd = (glue === clientGlue ? .client : .server, nil) }
+    }
+
+    func glue(_ glue: GlueHandler, failed error: Error) {
+        if upgradeEnd == nil {
+            let side: RelayStateMachine.Side = glue === clientGlue ? .client : .server
+            upgradeEnd = (side, "\(side.rawValue) connection failed: \(error)")
+        }
+    }
+
+    func glueShouldQuiesce(_ glue: GlueHandler) {
+        if upgradeEnd == nil { upgradeEnd = (.proxy, "tokentap stopped and closed the connection") }
+        glue.close()
+    }
+
+    func glueClosed(_ glue: GlueHandler) {
+        perform(machine.upgradedClosed(by: glue === clientGlue ? .client : .server, error: nil))
     }
 
     private func dropUpstream(_ conn: UpstreamConnection?) {

@@ -18,19 +18,31 @@ import NIOHTTP1
 /// | waitingForUpstream | upstreamConnectFailed | closing | answer 502/504, finishCapture (error), closeClient |
 /// | streamingRequest | requestBody, requestEnd | = | forward; startTimeout at the end |
 /// | streamingRequest | responseHead 1xx (not 101) | = | sendInterim |
+/// | streamingRequest | responseHead 101 to an upgrade request to an intercepted host | streamingResponse (switching) | cancelTimeout, sendHead (as received) |
 /// | streamingRequest | responseHead | streamingResponse | cancelTimeout, sendHead (`Connection: close` after an upgrade request) |
 /// | streamingRequest | upstreamClosed, pooled connection, idempotent, nothing received | waitingForUpstream | closeUpstream, connect (once) |
 /// | streamingRequest | upstreamClosed/Failed, responseTimeout | closing | closeUpstream, answer 502/504, finishCapture (error), closeClient |
 /// | streamingResponse | responseBody | = | sendBody |
+/// | streamingResponse (switching) | responseEnd | upgraded | sendEnd, recordUpgrade, startUpgradedRelay |
 /// | streamingResponse | responseEnd, both sides keep-alive | idle | returnUpstream, finishCapture, sendEnd |
 /// | streamingResponse | responseEnd, otherwise | closing | closeUpstream, finishCapture, sendEnd, closeClient |
 /// | streamingResponse | upstreamClosed/Failed (reset mid-response) | closing | closeUpstream, finishCapture (error), closeClient |
 /// | in flight | clientClosed | closing | closeUpstream, finishCapture (error) |
+/// | upgraded | upgradedClosed (either side, or clientClosed/upstreamClosed/upstreamFailed) | closing | finishUpgrade (closed by, error) |
+/// | upgraded | readRequested, responseHead/Body/End, requestBody/End, responseTimeout | = | none (the glue relays bytes) |
 /// | idle | closeRequested, clientIdle | closing | closeClient (in flight: once answered) |
 /// | any | malformedRequest | closing | answer 400 unless a response is under way, closeClient |
 ///
 /// Reads from the client are withheld while waiting for the upstream, while it is not writable,
 /// and while the recorder's backlog is full (``readRequested()``).
+///
+/// Upgrades: a `101` answering an upgrade request to an intercepted host (not `h2c`, whose upgrade
+/// fields are never forwarded) switches the connection: the `101` and its end are relayed as
+/// received, then the adapter removes both HTTP codecs (leftover bytes forwarded on both sides)
+/// and joins the two channels with a ``GlueHandler`` pair; the upstream connection is never pooled
+/// again. In ``State/upgraded`` the machine only waits for the first side to close and then
+/// finishes the row (``Action/finishUpgrade(closedBy:error:)``). A `101` to a request on a host
+/// that is not recorded is relayed with `Connection: close`, as every other answer to an upgrade.
 struct RelayStateMachine {
     /// The states. Each in-flight state carries the request's ``Flight``.
     enum State: Equatable {
@@ -45,6 +57,9 @@ struct RelayStateMachine {
         /// The final response head went to the client; its body is streamed (the request may
         /// still be streaming too).
         case streamingResponse(Flight)
+        /// A `101` switched protocols: the HTTP codecs are gone and bytes flow both ways through a
+        /// ``GlueHandler`` pair, outside the machine, until either side closes.
+        case upgraded(Flight)
         /// The client connection is being closed; nothing more is relayed.
         case closing
     }
@@ -61,6 +76,10 @@ struct RelayStateMachine {
         /// The request asked for a protocol upgrade (`Connection: upgrade` + `Upgrade:`): NIO's
         /// request decoder parses nothing more on this connection, so it closes after the response.
         var upgrade: Bool
+        /// The upgrade can be relayed: an upgrade request (not `h2c`) to a host that is recorded.
+        var relaysUpgrade = false
+        /// A `101` answering a relayed upgrade request went to the client: its end switches.
+        var switching = false
         /// Parts received before the upstream was attached.
         var buffered: [HTTPClientRequestPart] = []
         /// Every part sent so far, kept while a retry is possible (idempotent request on a pooled
@@ -116,6 +135,18 @@ struct RelayStateMachine {
         case closeClient
         /// Issue the client read that was withheld.
         case readClient
+        /// Record the upgraded connection now (the handshake; the row is updated at close).
+        case recordUpgrade
+        /// Remove both HTTP codecs (forwarding their leftover bytes) and join the client and
+        /// upstream channels with a ``GlueHandler`` pair; the upstream is never pooled again.
+        case startUpgradedRelay
+        /// The upgraded connection ended: update its row (who closed, and why if it was not a clean close).
+        case finishUpgrade(closedBy: Side, error: String?)
+    }
+
+    /// A side of an upgraded connection.
+    enum Side: String, Equatable {
+        case client, server, proxy
     }
 
     /// A response the proxy writes itself.
@@ -161,7 +192,7 @@ struct RelayStateMachine {
     private var flight: Flight? {
         switch state {
         case .waitingForUpstream(let f), .streamingRequest(let f), .streamingResponse(let f): return f
-        case .idle, .closing: return nil
+        case .idle, .closing, .upgraded: return nil
         }
     }
 
@@ -184,6 +215,7 @@ struct RelayStateMachine {
         if !head.isKeepAlive || upgrade { closeWhenDone = true }
         var flight = Flight(id: nextFlight, key: outgoing.key, method: head.method, target: outgoing.target, clientKeepAlive: head.isKeepAlive,
                             upgrade: upgrade)
+        flight.relaysUpgrade = upgrade && outgoing.capture && !Self.asksForH2C(head.headers)
         flight.buffered = [.head(outgoing.head)]
         state = .waitingForUpstream(flight)
         return ([.checkOut(outgoing.key, flight: flight.id)], outgoing)
@@ -289,6 +321,9 @@ struct RelayStateMachine {
             return [.closeUpstream] + fail(error, flight: flight)
         case .streamingResponse(let flight):
             return [.closeUpstream] + fail(error, flight: flight, headSent: true)
+        case .upgraded:
+            // (Once upgraded the glue reports closes; this covers a close before it is attached.)
+            return upgradedClosed(by: .server, error: error is UpstreamError ? nil : "upstream failed: \(error)")
         case .idle, .waitingForUpstream, .closing:
             return []
         }
@@ -333,6 +368,12 @@ struct RelayStateMachine {
             }
             flight.responseKeepAlive = head.isKeepAlive
             var head = head
+            if head.status == .switchingProtocols, flight.relaysUpgrade, flight.requestComplete {
+                // Relayed as received; its end switches the connection (``responseEnd(_:)``).
+                flight.switching = true
+                state = .streamingResponse(flight)
+                return [.cancelTimeout, .sendHead(head)]
+            }
             if flight.upgrade {
                 // NIO's request decoder reads nothing after an upgrade request: say so, and close.
                 head.headers.replaceOrAdd(name: "Connection", value: "close")
@@ -351,6 +392,10 @@ struct RelayStateMachine {
 
     mutating func responseEnd(_ trailers: HTTPHeaders?) -> [Action] {
         guard case .streamingResponse(let flight) = state else { return [] }
+        if flight.switching {
+            state = .upgraded(flight)
+            return [.sendEnd(trailers), .recordUpgrade, .startUpgradedRelay]
+        }
         let reusable = flight.requestComplete && flight.clientKeepAlive && flight.responseKeepAlive && !flight.upgrade
         // The client connection cannot go on when its request was not read to the end, when it
         // or the server asked for a close, or after an upgrade request.
@@ -381,9 +426,20 @@ struct RelayStateMachine {
         case .streamingRequest, .streamingResponse:
             return [.cancelTimeout, .closeUpstream,
                     .finishCapture(error: "client closed the connection before the response completed")]
+        case .upgraded:
+            state = before
+            return upgradedClosed(by: .client, error: nil)
         case .idle, .closing:
             return []
         }
+    }
+
+    /// A side of an upgraded connection closed (or failed, with `error`); the glue closes the
+    /// other. The first report finishes the row; later ones are ignored.
+    mutating func upgradedClosed(by side: Side, error: String?) -> [Action] {
+        guard case .upgraded = state else { return [] }
+        state = .closing
+        return [.finishUpgrade(closedBy: side, error: error)]
     }
 
     /// The client went idle past the timeout, half-closed, or the server is shutting down: close
@@ -393,7 +449,7 @@ struct RelayStateMachine {
         case .idle:
             state = .closing
             return [.closeClient]
-        case .closing:
+        case .closing, .upgraded:
             return []
         default:
             closeWhenDone = true
@@ -423,6 +479,9 @@ struct RelayStateMachine {
             return [.cancelTimeout, .closeUpstream, .dropCapture] + answer
         case .streamingResponse:
             return [.closeUpstream, .finishCapture(error: "client sent a malformed request part: \(reason)"), .closeClient]
+        case .upgraded:
+            state = before
+            return []
         case .closing:
             return []
         }
@@ -440,6 +499,7 @@ struct RelayStateMachine {
 
     private var mayReadClient: Bool {
         if case .waitingForUpstream = state { return false }
+        if case .upgraded = state { return false }  // the glue reads
         return upstreamWritable && !waitingForRecorder
     }
 
@@ -474,7 +534,7 @@ struct RelayStateMachine {
         case .waitingForUpstream: state = .waitingForUpstream(flight)
         case .streamingRequest: state = .streamingRequest(flight)
         case .streamingResponse: state = .streamingResponse(flight)
-        case .idle, .closing: break
+        case .idle, .closing, .upgraded: break
         }
     }
 
@@ -508,8 +568,7 @@ struct RelayStateMachine {
         // Proxy-Authorization, Proxy-Connection, …: meant for this proxy, never for the server.
         let proxyFields = Set(upstreamHead.headers.map(\.name).filter { $0.lowercased().hasPrefix("proxy-") })
         for name in proxyFields { upstreamHead.headers.remove(name: name) }
-        if asksForUpgrade(head.headers),
-           head.headers["Upgrade"].contains(where: { $0.lowercased().split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces) == "h2c" } }) {
+        if asksForH2C(head.headers) {
             // h2c (RFC 7540 §3.2, removed in RFC 9113): an HTTP/1.1 relay cannot take part in it.
             upstreamHead.headers.remove(name: "Upgrade")
             upstreamHead.headers.remove(name: "HTTP2-Settings")
@@ -522,6 +581,12 @@ struct RelayStateMachine {
         upstreamHead.uri = target
         let key = UpstreamKey(scheme: scheme, host: host, port: port, target: configuration.connectTarget(host: host, port: port))
         return Outgoing(key: key, head: upstreamHead, target: target, capture: origin != nil || configuration.records(scheme: scheme, host: host))
+    }
+
+    /// An upgrade request offering `h2c`.
+    static func asksForH2C(_ headers: HTTPHeaders) -> Bool {
+        asksForUpgrade(headers)
+            && headers["Upgrade"].contains(where: { $0.lowercased().split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces) == "h2c" } })
     }
 
     /// `Connection: upgrade` together with an `Upgrade` field (RFC 9110 §7.8).

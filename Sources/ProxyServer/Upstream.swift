@@ -31,7 +31,7 @@ struct UpstreamKey: Hashable {
 
 /// The last handler of an upstream channel: passes response parts to its current delegate and
 /// withholds `read` while the client cannot take more.
-final class UpstreamHandler: ChannelDuplexHandler {
+final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundIn = HTTPClientRequestPart
     typealias OutboundOut = HTTPClientRequestPart
@@ -155,7 +155,9 @@ final class UpstreamPool {
 }
 
 /// Opens upstream connections: TCP to the (mapped) target, then TLS with SNI and verification for
-/// the original host, then the HTTP/1.1 client codec forwarding 1xx responses.
+/// the original host, then the HTTP/1.1 client codec forwarding 1xx responses. The response
+/// decoder forwards the bytes it holds when it is removed after a `101` (a server often sends its
+/// first frame in the same segment).
 struct UpstreamConnector {
     let tls: TLSProvider
     let timeout: TimeAmount
@@ -177,7 +179,7 @@ struct UpstreamConnector {
                         try sync.addHandler(NIOSSLClientHandler(context: tlsContext, serverHostname: serverName))
                     }
                     try sync.addHandler(HTTPRequestEncoder())
-                    try sync.addHandler(ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes,
+                    try sync.addHandler(ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes,
                                                                                  informationalResponseStrategy: .forward)))
                     try sync.addHandler(handler)
                     return channel.eventLoop.makeSucceededVoidFuture()

@@ -257,8 +257,9 @@ public final class ExchangeStore: Sendable {
             try db.execute(sql: "PRAGMA mmap_size = 268435456")
         }
         let pool = try DatabasePool(path: path.path, configuration: config)
-        // The table is v1's; later migrations only add indexes, which a reader can do without (a
-        // database last written by an older tokentap is still listed, just slower).
+        // The table is v1's; later migrations add indexes, which a reader can do without (a
+        // database last written by an older tokentap is still listed, just slower), and v3's
+        // nullable `websocket` columns, read only where present.
         let ok = try pool.read { db in
             try migrator.appliedIdentifiers(db).contains("v1-exchange") && !(try migrator.hasBeenSuperseded(db))
         }
@@ -321,13 +322,23 @@ public final class ExchangeStore: Sendable {
         migrator.registerMigration("v2-session-status-index") { db in
             try db.create(index: "exchange_on_session_status", on: "exchange", columns: ["session", "status"])
         }
+        // Kind `websocket`: its summary (JSON), and the key its row is found by when it is written
+        // again at close.
+        migrator.registerMigration("v3-websocket") { db in
+            try db.alter(table: "exchange") { t in
+                t.add(column: "websocket", .text)
+                t.add(column: "websocket_key", .text)
+            }
+            try db.create(index: "exchange_on_websocket_key", on: "exchange", columns: ["websocket_key"])
+        }
         return migrator
     }
 
     // MARK: Writing
 
     /// Inserts `exchanges` in one transaction. Returns them with `id` set, and each finding's
-    /// `exchange` set to that id. Their ids are assigned in order and never reused.
+    /// `exchange` set to that id. Their ids are assigned in order and never reused. A `websocket`
+    /// exchange whose key is already stored (written at the 101) updates that row instead.
     @discardableResult
     public func insert(_ exchanges: [Exchange]) async throws -> [Exchange] {
         if exchanges.isEmpty { return [] }
@@ -336,6 +347,13 @@ public final class ExchangeStore: Sendable {
             var ids: [Int64] = []
             ids.reserveCapacity(rows.count)
             for var row in rows {
+                if let key = row.websocketKey,
+                   let existing = try Int64.fetchOne(db, sql: "SELECT id FROM exchange WHERE websocket_key = ?", arguments: [key]) {
+                    row.id = existing
+                    try row.update(db)
+                    ids.append(existing)
+                    continue
+                }
                 try row.insert(db)
                 ids.append(row.id ?? db.lastInsertedRowID)
             }
@@ -486,6 +504,7 @@ struct ExchangeRow: MutablePersistableRecord, TableRecord, Sendable {
     var id: Int64?
     /// Column values in a fixed order (so GRDB reuses one cached INSERT statement).
     var values: [(String, DatabaseValue)]
+    var websocketKey: String?
 
     init(_ e: Exchange) throws {
         id = e.id
@@ -523,7 +542,10 @@ struct ExchangeRow: MutablePersistableRecord, TableRecord, Sendable {
             "findings": e.findings.isEmpty ? "[]" : String(decoding: try rowEncoder.encode(e.findings), as: UTF8.self),
             "keeps_secrets": e.keepsSecrets,
             "failed": e.isFailed,
+            "websocket": try e.websocket.map { String(decoding: try rowEncoder.encode($0), as: UTF8.self) },
+            "websocket_key": e.websocket?.key,
         ]
+        websocketKey = e.websocket?.key
         values = columns.map { ($0.key, $0.value?.databaseValue ?? .null) }
     }
 
@@ -587,7 +609,16 @@ struct ExchangeRow: MutablePersistableRecord, TableRecord, Sendable {
             error: row[c["error"]],
             // A finding is about the row that holds it: stored before the id was known.
             findings: try json("findings", [Finding].self).map { var f = $0; f.exchange = id; return f },
-            keepsSecrets: row[c["keeps_secrets"]])
+            keepsSecrets: row[c["keeps_secrets"]],
+            websocket: try websocket(row, c, id: id))
+    }
+
+    /// The `websocket` column (absent in a database from before v3).
+    private static func websocket(_ row: Row, _ c: ColumnIndexes, id: Int64) throws -> WebSocketSummary? {
+        guard let i = c.optional("websocket"), let text: String = row[i] else { return nil }
+        do { return try JSONDecoder().decode(WebSocketSummary.self, from: Data(text.utf8)) } catch {
+            throw StoreError.corruptRow(id: id, detail: "column websocket: \(error)")
+        }
     }
 }
 
@@ -599,6 +630,7 @@ struct ColumnIndexes {
         for (i, name) in row.columnNames.enumerated() where map[name] == nil { map[name] = i }
         self.map = map
     }
+    func optional(_ name: String) -> Int? { map[name] }
     subscript(_ name: String) -> Int {
         guard let i = map[name] else { preconditionFailure("column \(name) missing from the exchange query") }
         return i

@@ -90,7 +90,7 @@ public enum HAR {
             "findings": e.findings.map(Render.findingObject),
         ]
         if let error = e.error { tokentap["error"] = error }
-        return [
+        var object: [String: Any] = [
             "startedDateTime": iso8601Microseconds(e.started),
             "time": rounded(t.total),
             "request": requestObject(e),
@@ -99,6 +99,21 @@ public enum HAR {
             "timings": timings,
             "_tokentap": tokentap,
         ]
+        if let ws = e.websocket {
+            // As Chrome's DevTools export them: `_resourceType` and `_webSocketMessages` (type,
+            // time in seconds since 1970, opcode, data). Payloads are never kept: `data` is empty;
+            // `_tokentap.websocket` adds the counts and each message's length.
+            object["_resourceType"] = "websocket"
+            object["_webSocketMessages"] = ws.messages.map { m -> [String: Any] in
+                ["type": m.type, "time": m.time.timeIntervalSince1970, "opcode": m.opcode, "data": "", "_length": m.length]
+            }
+            var summary = Render.webSocketObject(ws)
+            summary["messages_not_listed"] = ws.messagesDropped
+            if let error = ws.countingError { summary["counting_error"] = error }
+            tokentap["websocket"] = summary
+            object["_tokentap"] = tokentap
+        }
+        return object
     }
 
     private static func requestObject(_ e: Exchange) -> [String: Any] {

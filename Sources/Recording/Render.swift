@@ -17,7 +17,7 @@ public enum Render {
     /// `show --json`: the `list` fields plus `request` and `response` (`headers`, `body`,
     /// `body_encoding`, `truncated`, `http_version`; `reason` on the response), `timings` (ms) and
     /// `findings` as full objects (`rule`, `severity`, `confidence`, `exchange`, `title`,
-    /// `evidence`, `fix`, `reference`).
+    /// `evidence`, `fix`, `reference`); a `websocket` row adds its `websocket` object.
     public static func showJSON(_ exchange: Exchange) -> String {
         var object = summaryObject(exchange, fullFindings: true)
         var request = messageObject(exchange.request)
@@ -32,7 +32,18 @@ public enum Render {
             "connect": ms(t.connect), "tls": ms(t.tls), "send": ms(t.send), "wait": ms(t.wait),
             "receive": ms(t.receive), "total": ms(t.total),
         ] as [String: Any]
+        if let ws = exchange.websocket { object["websocket"] = webSocketObject(ws) }
         return serialize(object)
+    }
+
+    /// `show --json`'s `websocket` object (design.md): counts, close code, who closed; `null`
+    /// frame counts when counting failed.
+    public static func webSocketObject(_ ws: WebSocketSummary) -> [String: Any] {
+        [
+            "frames_client": ws.framesClient ?? NSNull(), "frames_server": ws.framesServer ?? NSNull(),
+            "bytes_client": ws.bytesClient, "bytes_server": ws.bytesServer,
+            "close_code": ws.closeCode ?? NSNull(), "closed_by": ws.closedBy ?? NSNull(),
+        ] as [String: Any]
     }
 
     /// `findings` of `show --json` / `doctor --json`: one object per finding.
@@ -114,6 +125,7 @@ public enum Render {
             case .tunnel: method = "TUNNEL"
             case .tlsError: method = "TLS-ERR"
             case .clientError: method = e.method.isEmpty ? "BAD-REQ" : e.method
+            case .websocket: method = "WS"
             }
             let status = e.status.map(String.init) ?? (e.error != nil ? "ERR" : "-")
             let statusColor: String? = {
@@ -178,7 +190,7 @@ public enum Render {
             out += "bytes client→server \(e.request.wireSize), server→client \(e.response.wireSize)\n\n"
         case .tlsError where e.request.headers.isEmpty && e.status == nil:
             out += "TLS handshake for \(e.host):\(e.port) failed\n\n"
-        case .http, .tlsError, .clientError:
+        case .http, .tlsError, .clientError, .websocket:
             // Request
             out += style.apply(style.bold, "\(e.method.isEmpty ? "-" : e.method) \(e.url) \(e.request.httpVersion)") + "\n"
             out += headerLines(e.request.headers, style: style)
@@ -197,6 +209,7 @@ public enum Render {
             } else {
                 out += style.apply(style.dim, "(no response)") + "\n\n"
             }
+            if let ws = e.websocket { out += webSocketSection(ws, style: style) }
         }
 
         // Timings
@@ -220,6 +233,21 @@ public enum Render {
             }
         }
         if e.keepsSecrets { out += "\n" + loud + "\n" }
+        return out
+    }
+
+    /// The upgraded connection's counts under its handshake.
+    static func webSocketSection(_ ws: WebSocketSummary, style: Style) -> String {
+        func frames(_ n: Int?) -> String { n.map { "\($0) frames" } ?? "frames unknown" }
+        var out = style.apply(style.bold, "WebSocket") + (ws.open ? " (open, or tokentap stopped before it closed)" : "") + "\n"
+        out += "client→server \(frames(ws.framesClient)), \(ws.bytesClient) bytes\n"
+        out += "server→client \(frames(ws.framesServer)), \(ws.bytesServer) bytes\n"
+        if !ws.open {
+            out += "close code \(ws.closeCode.map(String.init) ?? "none"), closed by \(ws.closedBy ?? "-")\n"
+        }
+        if let error = ws.countingError { out += style.apply(style.yellow, error) + "\n" }
+        let kept = ws.messages.count
+        out += "messages: \(kept) kept (metadata only)\(ws.messagesDropped > 0 ? ", \(ws.messagesDropped) more counted only" : "")\n\n"
         return out
     }
 

@@ -48,6 +48,70 @@ public enum ExchangeKind: String, Codable, Sendable, CaseIterable {
     case tlsError = "tls-error"
     /// A malformed client request that the proxy answered with a 4xx.
     case clientError = "client-error"
+    /// An upgraded connection (WebSocket): the handshake, then bytes and frames each way.
+    case websocket
+}
+
+/// What an upgraded (WebSocket) connection carried, counted on a copy of its bytes. Written with
+/// the handshake at the `101` (``open`` true) and updated when the connection ends.
+public struct WebSocketSummary: Codable, Sendable, Hashable {
+    /// Identifies the connection's row across its two writes (at the 101, at close).
+    public var key: String
+    /// Still open (the row was written at the 101; a crash leaves it so).
+    public var open: Bool
+    /// Frames client → server and server → client; nil when counting failed (``countingError``).
+    public var framesClient: Int?
+    public var framesServer: Int?
+    /// Bytes relayed each way (after the 101), always exact.
+    public var bytesClient: Int
+    public var bytesServer: Int
+    /// The status code of the first close frame, if any.
+    public var closeCode: Int?
+    /// Who ended it: the sender of the first close frame, else the side that closed its connection
+    /// first (`client`, `server`, `proxy`); nil while open.
+    public var closedBy: String?
+    /// Why frames are not counted (a frame the decoder refused); the relay went on.
+    public var countingError: String?
+    /// Messages (data messages and control frames) after the first ``messageLimit``: counted only.
+    public var messagesDropped: Int
+    /// The first ``messageLimit`` messages' metadata (no payload), for HAR's `_webSocketMessages`.
+    public var messages: [WebSocketMessage]
+
+    public static let messageLimit = 1000
+
+    public init(key: String, open: Bool = true, framesClient: Int? = 0, framesServer: Int? = 0, bytesClient: Int = 0,
+                bytesServer: Int = 0, closeCode: Int? = nil, closedBy: String? = nil, countingError: String? = nil,
+                messagesDropped: Int = 0, messages: [WebSocketMessage] = []) {
+        self.key = key
+        self.open = open
+        self.framesClient = framesClient
+        self.framesServer = framesServer
+        self.bytesClient = bytesClient
+        self.bytesServer = bytesServer
+        self.closeCode = closeCode
+        self.closedBy = closedBy
+        self.countingError = countingError
+        self.messagesDropped = messagesDropped
+        self.messages = messages
+    }
+}
+
+/// One WebSocket message's metadata: when, which way, its opcode and payload length.
+public struct WebSocketMessage: Codable, Sendable, Hashable {
+    public var time: Date
+    /// `send` (client → server) or `receive` (server → client), as HAR's `_webSocketMessages`.
+    public var type: String
+    /// RFC 6455 opcode: 1 text, 2 binary, 8 close, 9 ping, 10 pong.
+    public var opcode: Int
+    /// Payload bytes (a fragmented message: all its frames).
+    public var length: Int
+
+    public init(time: Date, type: String, opcode: Int, length: Int) {
+        self.time = time
+        self.type = type
+        self.opcode = opcode
+        self.length = length
+    }
 }
 
 /// Phase durations of one exchange, in milliseconds. `nil` when a phase did not happen
@@ -221,13 +285,15 @@ public struct Exchange: Codable, Sendable, Hashable {
     public var findings: [Finding]
     /// True when the stored values are raw (`--keep-secrets`); false when redacted.
     public var keepsSecrets: Bool
+    /// Kind `websocket`: what the upgraded connection carried.
+    public var websocket: WebSocketSummary?
 
     public init(id: Int64? = nil, session: String, kind: ExchangeKind = .http, started: Date,
                 timings: Timings = Timings(), clientAddress: String? = nil, scheme: String = "https",
                 host: String, port: Int = 443, method: String = "GET", target: String = "/",
                 request: MessageRecord = MessageRecord(), status: Int? = nil, reason: String? = nil,
                 response: MessageRecord = MessageRecord(), error: String? = nil,
-                findings: [Finding] = [], keepsSecrets: Bool = false) {
+                findings: [Finding] = [], keepsSecrets: Bool = false, websocket: WebSocketSummary? = nil) {
         self.id = id
         self.session = session
         self.kind = kind
@@ -246,6 +312,7 @@ public struct Exchange: Codable, Sendable, Hashable {
         self.error = error
         self.findings = findings
         self.keepsSecrets = keepsSecrets
+        self.websocket = websocket
     }
 
     /// The absolute URL: `scheme://host[:port]target`, the port omitted when it is the scheme's default.

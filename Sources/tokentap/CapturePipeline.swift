@@ -152,7 +152,8 @@ struct LivePrinter: Sendable {
     let diagnoser: Diagnoser
 
     func print(_ exchange: Exchange) {
-        guard echo, exchange.kind == .http else { return }
+        // A WebSocket's line comes when it closes (its row is also written at the 101).
+        guard echo, exchange.kind == .http || (exchange.kind == .websocket && exchange.websocket?.open == false) else { return }
         Swift.print(line(for: exchange))
         for line in notes(for: exchange) { Swift.print(line) }
     }
@@ -174,9 +175,11 @@ struct LivePrinter: Sendable {
         let id = exchange.id.map { "#\($0) " } ?? ""
         // Raw recordings (--keep-secrets) show no query string: it can hold secrets.
         let target = exchange.keepsSecrets ? exchange.path : exchange.target
-        var line = "\(id)\(time) \(exchange.method) \(exchange.host)\(target) \(status) \(String(format: "%.1f", exchange.timings.total))ms"
+        let method = exchange.kind == .websocket ? "WS" : exchange.method
+        var line = "\(id)\(time) \(method) \(exchange.host)\(target) \(status) \(String(format: "%.1f", exchange.timings.total))ms"
         if let error = exchange.error { line += " (\(error))" }
         if insecureUpstream { line += " [insecure-upstream]" }
+        if let ws = exchange.websocket { line += " close \(ws.closeCode.map(String.init) ?? "-")" }
         return line
     }
 }

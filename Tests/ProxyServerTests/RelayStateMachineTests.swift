@@ -46,6 +46,7 @@ struct RelayStateMachineTests {
         case .waitingForUpstream: return name == "waitingForUpstream"
         case .streamingRequest: return name == "streamingRequest"
         case .streamingResponse: return name == "streamingResponse"
+        case .upgraded: return name == "upgraded"
         case .closing: return name == "closing"
         }
     }
@@ -401,5 +402,104 @@ struct RelayStateMachineTests {
         #expect(out?.head.headers.map(\.name) == ["Host", "Connection"])
         #expect(out?.head.headers["Connection"] == ["keep-alive"])
         #expect(!Machine.asksForUpgrade(head(.GET, "/", [("Upgrade", "websocket")]).headers))
+    }
+
+    // MARK: the upgraded state
+
+    static let wsFields = [("Host", "api.miro.com"), ("Connection", "Upgrade"), ("Upgrade", "websocket"), ("Sec-WebSocket-Key", "k"),
+                           ("Sec-WebSocket-Version", "13")]
+    let switching = HTTPResponseHead(version: .http1_1, status: .switchingProtocols,
+                                     headers: HTTPHeaders([("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Accept", "a")]))
+
+    /// A WebSocket handshake on an intercepted host, up to the 101's end: the machine is `upgraded`.
+    func upgraded(_ m: inout Machine) {
+        _ = sent(&m, head(.GET, "/socket", Self.wsFields))
+        #expect(m.responseHead(switching) == [.cancelTimeout, .sendHead(switching)])
+        #expect(isState(m, "streamingResponse"))
+        #expect(m.responseEnd(nil) == [.sendEnd(nil), .recordUpgrade, .startUpgradedRelay])
+        #expect(isState(m, "upgraded"))
+    }
+
+    @Test func a101ToAnUpgradeRequestOnAnInterceptedHostSwitchesWithoutPoolingTheUpstream() {
+        var m = machine()
+        upgraded(&m)
+        // No returnUpstream/closeUpstream: the glue owns the upstream now; the client is not closed.
+    }
+
+    @Test func theFirstSideToCloseAnUpgradedConnectionFinishesItsRowOnce() {
+        for side in [Machine.Side.client, .server] {
+            var m = machine()
+            upgraded(&m)
+            #expect(m.upgradedClosed(by: side, error: nil) == [.finishUpgrade(closedBy: side, error: nil)])
+            #expect(isState(m, "closing"))
+            #expect(m.upgradedClosed(by: side == .client ? .server : .client, error: nil) == [])
+            #expect(m.clientClosed() == [])
+        }
+    }
+
+    @Test func clientAndUpstreamCloseEventsInTheUpgradedStateFinishTheRow() {
+        var m = machine()
+        upgraded(&m)
+        #expect(m.clientClosed() == [.finishUpgrade(closedBy: .client, error: nil)])
+        var n = machine()
+        upgraded(&n)
+        #expect(n.upstreamClosed() == [.finishUpgrade(closedBy: .server, error: nil)])
+        var o = machine()
+        upgraded(&o)
+        guard case .finishUpgrade(.server, let error?) = o.upstreamFailed(ChannelError.ioOnClosedChannel).first else {
+            Issue.record("no finishUpgrade with an error"); return
+        }
+        #expect(error.contains("upstream failed"))
+    }
+
+    @Test func theUpgradedStateIgnoresHTTPEventsAndWithholdsClientReads() {
+        var m = machine()
+        upgraded(&m)
+        #expect(m.responseHead(response()) == [])
+        #expect(m.responseBody(ByteBuffer(string: "x")) == [])
+        #expect(m.responseEnd(nil) == [])
+        #expect(m.requestBody(ByteBuffer(string: "x")) == [])
+        #expect(m.requestEnd(nil) == [])
+        #expect(m.responseTimeout(flight: 1) == [])
+        #expect(m.closeRequested() == [])
+        #expect(m.clientIdle() == [])
+        #expect(m.malformedRequest("x") == [])
+        #expect(m.readRequested() == .withhold, "the glue reads, not the relay")
+        #expect(isState(m, "upgraded"))
+    }
+
+    @Test func a101ToAHostThatIsNotRecordedStillClosesTheConnection() {
+        var m = machine(origin: nil)
+        let h = head(.GET, "http://example.org/socket", [("Host", "example.org"), ("Connection", "Upgrade"), ("Upgrade", "websocket")])
+        let (_, outgoing) = m.requestHead(h)
+        #expect(outgoing?.capture == false)
+        _ = m.checkOutMissed(flight: 1)
+        _ = m.upstreamReady(flight: 1, reused: false)
+        _ = m.requestEnd(nil)
+        let actions = m.responseHead(switching)
+        guard case .sendHead(let sent) = actions.last else { Issue.record("\(actions)"); return }
+        #expect(sent.headers["Connection"] == ["close"])
+        #expect(m.responseEnd(nil) == [.closeUpstream, .finishCapture(error: nil), .sendEnd(nil), .closeClient])
+    }
+
+    @Test func anH2CUpgradeIsNeverSwitched() {
+        var m = machine()
+        let h2c = head(.GET, "/", [("Host", "api.miro.com"), ("Connection", "Upgrade, HTTP2-Settings"), ("Upgrade", "h2c"), ("HTTP2-Settings", "AA")])
+        _ = sent(&m, h2c)
+        let actions = m.responseHead(switching)
+        guard case .sendHead(let sent) = actions.last else { Issue.record("\(actions)"); return }
+        #expect(sent.headers["Connection"] == ["close"])
+        #expect(m.responseEnd(nil).last == .closeClient)
+    }
+
+    @Test func a101BeforeTheRequestEndedIsNotSwitched() {
+        var m = machine()
+        let (actions, _) = m.requestHead(head(.GET, "/socket", Self.wsFields))
+        guard case .checkOut(_, let id) = actions.first else { Issue.record("\(actions)"); return }
+        _ = m.checkOutMissed(flight: id)
+        _ = m.upstreamReady(flight: id, reused: false)
+        let sent = m.responseHead(switching)
+        guard case .sendHead(let head) = sent.last else { Issue.record("\(sent)"); return }
+        #expect(head.headers["Connection"] == ["close"])
     }
 }

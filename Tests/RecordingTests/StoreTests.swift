@@ -141,7 +141,43 @@ struct StoreTests {
             #expect(indexes.contains(index), "missing index \(index)")
         }
         #expect(journal == "wal")
-        #expect(migrations == ["v1-exchange", "v2-session-status-index"])
+        #expect(migrations == ["v1-exchange", "v2-session-status-index", "v3-websocket"])
+        #expect(columns.contains("websocket") && columns.contains("websocket_key"))
+    }
+
+    /// A `websocket` row is written at the 101 and written again at close: the second write
+    /// updates the first row (found by its key), in the same batch or a later one.
+    @Test func aWebSocketRowWrittenAgainAtCloseIsUpdatedInPlace() async throws {
+        let home = try TempHome()
+        defer { home.cleanup() }
+        let store = try ExchangeStore(path: home.database)
+        var open = sample(kind: .websocket, target: "/socket", status: 101)
+        open.websocket = WebSocketSummary(key: "k1")
+        let first = try await store.insert([sample(), open])
+        var closed = open
+        closed.websocket = WebSocketSummary(key: "k1", open: false, framesClient: 3, framesServer: nil, bytesClient: 40, bytesServer: 50,
+                                            closeCode: 1000, closedBy: "client", countingError: "x",
+                                            messages: [WebSocketMessage(time: at(1), type: "send", opcode: 1, length: 5)])
+        closed.error = "late"
+        closed.timings.total = 900
+        var other = open
+        other.websocket = WebSocketSummary(key: "k2")
+        let second = try await store.insert([closed, other])
+        #expect(second[0].id == first[1].id)
+        #expect(second[1].id != first[1].id)
+        #expect(try store.count() == 3)
+        let firstID = try #require(first[1].id)
+        let stored = try #require(try store.exchange(id: firstID))
+        #expect(stored.websocket == closed.websocket)
+        #expect(stored.error == "late")
+        #expect(stored.timings.total == 900)
+        #expect(stored.kind == .websocket)
+        // Both writes in one batch: one row.
+        var a = open, b = closed
+        a.websocket?.key = "k3"; b.websocket?.key = "k3"
+        _ = try await store.insert([a, b])
+        #expect(try store.count() == 4)
+        #expect(try store.exchanges(ExchangeQuery(kinds: [.websocket])).count == 3)
     }
 
     /// A database last written by a tokentap that knew only v1 is still listed read-only; the next
