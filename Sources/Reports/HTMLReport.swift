@@ -193,6 +193,10 @@ public struct HTMLReport: Exporter {
         case .http, .clientError:
             let method = x.method.isEmpty ? "BAD REQUEST" : x.method
             label = role == "callback" ? "\(method) \(Self.hostLane(x))\(Self.shortPath(x))" : "\(method) \(Self.shortPath(x))"
+        case .websocket:
+            let ws = x.websocket
+            let close = ws?.closeCode.map { ", close \($0)" } ?? (ws?.open == true ? ", open" : "")
+            label = "WebSocket \(Self.shortPath(x)) (\(ws?.bytesClient ?? 0) B out, \(ws?.bytesServer ?? 0) B in\(close))"
         }
         var title = "#\(x.id.map(String.init) ?? "?")"
         if let role { title += " \(role)" }
@@ -275,6 +279,7 @@ public struct HTMLReport: Exporter {
         case .tunnel: what = "CONNECT \(Self.hostLane(x)) (tunnelled, not intercepted)"
         case .tlsError: what = "TLS handshake with \(Self.hostLane(x))"
         case .http, .clientError: what = "\(x.method.isEmpty ? "BAD REQUEST" : x.method) \(x.url)"
+        case .websocket: what = "WebSocket \(x.url)"
         }
         h += "<h3><span class=\"id\">#\(e(id))</span> \(role.map { "<span class=\"role\">\(e($0))</span> " } ?? "")"
         h += "<span class=\"what\">\(e(what))</span> <span class=\"status\">→ \(e(x.kind == .tunnel && x.error == nil ? "tunnelled" : status))</span></h3>\n"
@@ -305,7 +310,7 @@ public struct HTMLReport: Exporter {
             h += "<pre class=\"request\">\(e("CONNECT \(x.host):\(x.port)\n\(x.request.wireSize) bytes client → server, \(x.response.wireSize) bytes server → client"))</pre>\n"
         case .tlsError where x.request.headers.isEmpty && x.status == nil:
             h += "<pre class=\"request\">\(e("TLS handshake with \(x.host):\(x.port) failed"))</pre>\n"
-        case .http, .tlsError, .clientError:
+        case .http, .tlsError, .clientError, .websocket:
             h += "<h4>Request</h4>\n<pre class=\"request\">\(e("\(x.method.isEmpty ? "-" : x.method) \(x.target) \(x.request.httpVersion)\n" + headerLines(x.request.headers)))"
             h += body(x.request) + "</pre>\n"
             if x.status != nil || !x.response.headers.isEmpty || !x.response.body.isEmpty {

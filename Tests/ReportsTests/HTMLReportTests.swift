@@ -213,6 +213,19 @@ struct HTMLReportTests {
         #expect(arrows[1].contains("sends code " + arrows[0][issued].dropFirst("issues code ".count)))
     }
 
+    @Test("a WebSocket row is one arrow with its bytes and close code")
+    func websocketRow() {
+        let ws = Exchange(id: 7, session: "s1", kind: .websocket, started: Self.at(0), host: "api.miro.com", method: "GET",
+                          target: "/ws?access_token=wsSecretToken123", status: 101,
+                          websocket: WebSocketSummary(key: "k", open: false, framesClient: 3, framesServer: 3, bytesClient: 120,
+                                                      bytesServer: 90, closeCode: 1000, closedBy: "client"))
+        let html = Self.render([Self.redactor.redact(ws)])
+        let arrows = Self.arrows(html)
+        #expect(arrows.count == 1)
+        #expect(arrows[0].contains("WebSocket /ws (120 B out, 90 B in, close 1000) → 101"), "\(arrows[0])")
+        #expect(!html.contains("wsSecretToken123"))
+    }
+
     @Test("the HTML report is an Exporter named html")
     func exporter() {
         let exporter: any Exporter = HTMLReport(diagnoser: Self.diagnoser, version: "1")
