@@ -314,8 +314,9 @@ public enum Render {
         return style.apply(style.dim, "(\(names.joined(separator: ", ")): bytes that were not valid UTF-8 arrived as U+FFFD; tokentap relays and records header values as UTF-8)") + "\n"
     }
 
-    /// A header value with control characters made visible (a trailing `\n` matters to OAuth).
-    private static func visible(_ s: String) -> String {
+    /// A header value with control characters made visible (a trailing `\n` matters to OAuth):
+    /// `\r`, `\n`, `\t`, other controls as `\xNN`. Shared by `show` and the HTML report.
+    public static func visible(_ s: String) -> String {
         var out = ""
         for scalar in s.unicodeScalars {
             switch scalar {

@@ -329,19 +329,7 @@ public struct HTMLReport: Exporter {
         headers.map { "\(Self.visible($0.name)): \(Self.visible($0.value))\n" }.joined()
     }
 
-    static func visible(_ s: String) -> String {
-        var out = ""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\r": out += "\\r"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7F { out += String(format: "\\x%02x", scalar.value) } else { out.unicodeScalars.append(scalar) }
-            }
-        }
-        return out
-    }
+    static func visible(_ s: String) -> String { Render.visible(s) }
 
     /// A body, escaped: text trimmed at ``bodyLimit``, binary ones summarized.
     func body(_ m: MessageRecord) -> String {

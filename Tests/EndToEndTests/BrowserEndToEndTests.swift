@@ -18,29 +18,8 @@ final class BackgroundProcess: @unchecked Sendable {
         process.standardError = err
         process.standardInput = FileHandle.nullDevice
         try process.run()
-        // Threads of their own: blocking reads on GCD's global queue wait for a free worker, and with
-        // the sandbox's, the proxy's and the app's readers there may be none for a long time.
-        let (lines, errorText, out, err) = (self.lines, self.errorText, self.out, self.err)
-        Thread.detachNewThread {
-            var pending = Data()
-            while true {
-                let chunk = out.fileHandleForReading.availableData
-                if chunk.isEmpty { break }
-                pending.append(chunk)
-                while let nl = pending.firstIndex(of: 0x0A) {
-                    let line = String(decoding: pending[pending.startIndex..<nl], as: UTF8.self)
-                    pending.removeSubrange(pending.startIndex...nl)
-                    lines.withLockedValue { $0.append(line) }
-                }
-            }
-        }
-        Thread.detachNewThread {
-            while true {
-                let chunk = err.fileHandleForReading.availableData
-                if chunk.isEmpty { break }
-                errorText.withLockedValue { $0 += String(decoding: chunk, as: UTF8.self) }
-            }
-        }
+        collectLines(out, into: lines)
+        collectText(err, into: errorText)
     }
 
     var stderr: String { errorText.withLockedValue { $0 } }

@@ -141,11 +141,12 @@ final class ServerProcess: @unchecked Sendable {
     }
 }
 
-/// Reads `pipe` line by line on a background queue until EOF: each line is appended to `lines`,
-/// then passed to `onLine`; `onEOF` runs at the end.
+/// Reads `pipe` line by line on a thread of its own until EOF: each line is appended to `lines`,
+/// then passed to `onLine`; `onEOF` runs at the end. (Not on GCD's global queue: blocking reads wait
+/// there for a free worker, and with many processes' readers there may be none for a long time.)
 func collectLines(_ pipe: Pipe, into lines: NIOLockedValueBox<[String]>,
                   onLine: @escaping @Sendable (String) -> Void = { _ in }, onEOF: @escaping @Sendable () -> Void = {}) {
-    DispatchQueue.global().async {
+    Thread.detachNewThread {
         var pending = Data()
         while true {
             let chunk = pipe.fileHandleForReading.availableData
@@ -162,9 +163,9 @@ func collectLines(_ pipe: Pipe, into lines: NIOLockedValueBox<[String]>,
     }
 }
 
-/// Reads `pipe` to EOF on a background queue, appending its text to `text`.
+/// Reads `pipe` to EOF on a thread of its own, appending its text to `text`.
 func collectText(_ pipe: Pipe, into text: NIOLockedValueBox<String>) {
-    DispatchQueue.global().async {
+    Thread.detachNewThread {
         while true {
             let chunk = pipe.fileHandleForReading.availableData
             if chunk.isEmpty { break }
