@@ -29,8 +29,10 @@ public struct Diagnoser: Sendable {
     /// - Parameters:
     ///   - redactor: the install's redactor; its key must be the one that redacted the history, so raw
     ///     values of the current exchange can be compared with history placeholders by fingerprint.
-    ///   - profiles: provider profiles tried in order by host; hosts matching none use ``ProviderProfile/generic``.
-    public init(redactor: Redactor, profiles: [ProviderProfile] = [.miro]) {
+    ///   - profiles: provider profiles tried in order by host (``ProfileLoader/load(files:)`` gives the
+    ///     ones in force); hosts matching none use the generic profile among them (the one with no
+    ///     hosts), else ``ProviderProfile/generic``. Default: the built-in profiles.
+    public init(redactor: Redactor, profiles: [ProviderProfile] = ProviderProfile.builtIn + [.generic]) {
         self.redactor = redactor
         self.profiles = profiles
     }
@@ -99,7 +101,7 @@ public struct Diagnoser: Sendable {
     public func verdict(for exchange: Exchange) -> Verdict? {
         let o = Observation(exchange, profiles: profiles)
         guard let step = Self.step(of: o), Self.failed(o, findings: exchange.findings) else { return nil }
-        let provider = o.profile.name == ProviderProfile.generic.name ? "the provider" : o.profile.name
+        let provider = o.profile.isGeneric ? "the provider" : o.profile.name
         return Verdict.make(exchange: exchange.id ?? 0, step: step, status: exchange.status, findings: exchange.findings,
                             provider: provider)
     }

@@ -61,8 +61,9 @@ struct TokenResponse: Sendable {
         return s >= 400 || !errorFields.isEmpty
     }
 
-    /// Parses `e`'s response body; `parseBody: false` skips the body (large API payloads).
-    init(_ e: Exchange, parseBody: Bool = true) {
+    /// Parses `e`'s response body with the provider's error envelopes (``ProviderProfile/errorEnvelopes``,
+    /// the first that recognises an error wins); `parseBody: false` skips the body (large API payloads).
+    init(_ e: Exchange, envelopes: [ProviderProfile.ErrorEnvelope], parseBody: Bool = true) {
         status = e.status
         errorFields = []
         let body = parseBody ? e.response.body : Data()
@@ -85,15 +86,8 @@ struct TokenResponse: Sendable {
         expiresIn = dict["expires_in"].flatMap(Double.init)
         refreshExpiresIn = dict["refresh_token_expires_in"].flatMap(Double.init)
         scope = dict["scope"]
-        let isMiroError = dict["type"] == "error" || (dict["code"] != nil && dict["message"] != nil && dict["status"] != nil)
-        if isMiroError {
-            for k in ["status", "code", "message", "type"] where dict[k] != nil { errorFields.append((k, dict[k]!)) }
-        } else if dict["error"] != nil {
-            for k in ["ok", "error", "error_description", "error_uri", "message"] where dict[k] != nil {
-                errorFields.append((k, dict[k]!))
-            }
-        } else if dict["ok"] == "false" {
-            errorFields.append(("ok", "false"))
+        for envelope in envelopes {
+            if let fields = envelope.errorFields(dict) { errorFields = fields; break }
         }
         _ = order
     }
@@ -188,7 +182,7 @@ final class Observation: @unchecked Sendable {
         id = e.id ?? 0
         at = e.started
         let host = e.host.lowercased()
-        profile = profiles.first { $0.serves(host: host) } ?? .generic
+        profile = profiles.first { $0.serves(host: host) } ?? profiles.first(where: \.isGeneric) ?? .generic
         params = RequestParameters(e)
         let loc = e.response.headers.first(named: "Location")
         location = loc
@@ -206,7 +200,7 @@ final class Observation: @unchecked Sendable {
         role = r
         upstreamFailure = UpstreamFailure.classify(e)
         // Token and error bodies are small; a large successful API payload is never parsed.
-        tokenResponse = TokenResponse(e, parseBody: r == .token || (e.status ?? 0) >= 300 || e.response.body.count <= 65_536)
+        tokenResponse = TokenResponse(e, envelopes: profile.errorEnvelopes, parseBody: r == .token || (e.status ?? 0) >= 300 || e.response.body.count <= 65_536)
     }
 
     static func classify(_ e: Exchange, params p: RequestParameters, profile: ProviderProfile) -> Role {
@@ -223,13 +217,13 @@ final class Observation: @unchecked Sendable {
         let endpoint = "\(e.scheme)://\(e.host.lowercased())\(e.port == d ? "" : ":\(e.port)")\(e.path)"
         let httpsEndpoint = "https://\(e.host.lowercased())\(e.path)"
         let queryNames = Set(p.items.filter { $0.place == .query }.map(\.name))
-        if profile.authorizeEndpoints.contains(endpoint) || profile.authorizeEndpoints.contains(httpsEndpoint) { return .authorize }
+        if profile.isAuthorizeEndpoint(endpoint) || profile.isAuthorizeEndpoint(httpsEndpoint) { return .authorize }
         if queryNames.contains("response_type") && queryNames.contains("client_id") { return .authorize }
         if method == "GET", queryNames.contains("client_id"), !queryNames.contains("client_secret"), !p.has("grant_type"),
            e.path.lowercased().hasSuffix("/authorize") {
             return .authorize // GitHub omits response_type
         }
-        if profile.tokenEndpoints.contains(endpoint) || profile.tokenEndpoints.contains(httpsEndpoint) { return .token }
+        if profile.isTokenEndpoint(endpoint) || profile.isTokenEndpoint(httpsEndpoint) { return .token }
         if p.has("grant_type") { return .token }
         if p.has("code") && p.has("redirect_uri") { return .token }
         if p.has("refresh_token") && (p.has("client_id") || p.has("client_secret")) { return .token }

@@ -107,10 +107,9 @@ public struct FlowHistory: Sendable {
     /// Runs the rules on the last observation of `index`. A separate function so the rule context's
     /// copy of the index is gone before the caller removes the observation (no copy-on-write).
     private static func judgeLast(_ index: FlowIndex) -> [Finding] {
-        var ctx = RuleContext(index: index, position: index.observations.count - 1)
-        ctx.run()
+        let findings = DiagnosisRules.judge(index, position: index.observations.count - 1)
         var seen = Set<String>()
-        let unique = ctx.findings.filter { f in seen.insert(f.rule + "|" + f.title + "|" + f.evidence.joined()).inserted }
+        let unique = findings.filter { f in seen.insert(f.rule + "|" + f.title + "|" + f.evidence.joined()).inserted }
         return Diagnoser.sorted(unique)
     }
 }

@@ -9,88 +9,117 @@ import Crypto
 extension RuleContext {
     // MARK: the code
 
-    mutating func codeRules() {
-        guard let codeP = p.first("code") else {
-            redirectURIRules(issue: nil)
-            pkceRules(issue: nil)
-            return
-        }
+    /// What the session says about the `code` of an `authorization_code` exchange, shared by the
+    /// code, redirect URI and PKCE rules (a pure function of the index: each rule that asks computes it).
+    struct CodeFacts {
+        /// The code parameter and its value; nil without a code (or for another grant).
+        var parameter: Parameter?
+        var code: Val?
+        /// The token issued earlier that the code equals (a token sent as the code), and its kind.
+        var token: (obs: Observation, kind: String)?
+        /// Earlier token requests that presented the code and reached the provider.
+        var presented: [Observation] = []
+        /// Of those, the ones that used it up (not rejected for the code itself).
+        var earlier: [Observation] = []
+        /// The issued code the sent one becomes after a transformation, and the transformation.
+        var mangled: (issue: FlowIndex.Issue, how: String)?
+        /// The issuance the code is linked to (directly or through ``mangled``).
+        var issue: FlowIndex.Issue?
+        /// The code was never seen issued (and is neither reused nor mangled).
+        var unknown = false
+        /// Whether the redirect URI and PKCE rules judge the exchange (not when a token was sent as the code).
+        var judgesRedirectAndPKCE = true
+    }
+
+    /// Computes ``CodeFacts`` (once per judged exchange, when its context is made).
+    func computeCodeFacts() -> CodeFacts {
+        var f = CodeFacts()
+        guard cur.grant == "authorization_code", let codeP = p.first("code") else { return f }
+        f.parameter = codeP
         let code = val(codeP.value, "code")
         // A code another tool replaced (`[code redacted]`) is unknown: nothing to compare.
-        guard !code.unknown else {
-            redirectURIRules(issue: nil)
-            pkceRules(issue: nil)
-            return
-        }
-        // token-type-confusion: a token sent as the code.
+        guard !code.unknown else { return f }
+        f.code = code
         if let t = history.last(where: { h in h.role == .token && h.tokenResponse.success &&
             (h.refreshTokenFingerprint == code.fp || h.accessTokenFingerprint == code.fp) }) {
-            let kind = t.refreshTokenFingerprint == code.fp ? "refresh token" : "access token"
-            add("token-type-confusion", succeeded ? .info : .error, .certain, "A \(kind) is sent as the authorization code",
-                ["code sent: \(code.display)", "the \(kind) issued in \(exchangeID(t)) has the same fingerprint",
-                 "grant_type: \(escaped(p.value("grant_type") ?? ""))"],
-                fix: kind == "refresh token" ? "Refresh with grant_type=refresh_token&refresh_token=…, not as a code." : "Send the authorization code from the redirect, not a token.",
-                ref: kind == "refresh token" ? RFC.refresh : RFC.tokenRequest)
-            return
+            f.token = (t, t.refreshTokenFingerprint == code.fp ? "refresh token" : "access token")
+            f.judgesRedirectAndPKCE = false
+            return f
         }
-        // Replay before time: code-reused.
-        let presented = history.filter { h in
-            // A request answered with a redirect never reached the code check, and one the proxy
-            // could not deliver never reached the provider: not a use.
+        // Replay before time: a request answered with a redirect never reached the code check, and
+        // one the proxy could not deliver never reached the provider: not a use.
+        f.presented = history.filter { h in
             h.role == .token && !h.isRedirectResponse && h.reachedProvider && h.codeFingerprints.contains(code.fp)
         }
         // A use the provider rejected for the code itself (never a valid code) used nothing up.
-        let earlier = presented.filter { !rejectedForTheCodeItself($0) }
-        if let first = earlier.first {
-            let dt = cur.at.timeIntervalSince(first.at)
-            var ev = ["code: \(code.display)",
-                      "first presented in \(exchangeID(first)) at \(isoTime(first.at)), \(elapsed(dt)) earlier: \(statusText(first))"]
-            if earlier.count > 1 { ev.append("presented \(earlier.count) times before this request") }
-            let anySuccess = earlier.contains { $0.tokenResponse.success }
-            let why = dt < 2 ? " (a double callback: React StrictMode running the effect twice, or two handlers)" : " (a retry loop or a reloaded callback page)"
-            add("code-reused", succeeded ? .info : .error, .certain,
-                "The authorization code was already used" + (anySuccess ? " successfully" : ""),
-                ev + (response.errorFields.isEmpty ? [] : ["this response says: \(response.errorFields.map { "\($0.0)=\(escaped(quote(name: $0.0, value: $0.1)))" }.joined(separator: " "))"]),
-                fix: "Exchange each code exactly once\(why); keep the tokens from the first exchange.",
-                ref: profile.reference("token", else: RFC.authCode))
-        }
-        // Link the code to its issuance.
+        f.earlier = f.presented.filter { !rejectedForTheCodeItself($0) }
         var issue = index.issue(of: code)
         if let i = issue, i.obs.at > cur.at || i.obs.id == cur.id && cur.role == .token { issue = nil }
         if issue == nil {
             if let (orig, how) = mangled(code: codeP.value) {
-                findings.removeAll { $0.rule == "credential-formatting" && $0.title.hasPrefix("code ") }
-                add("code-mangled", succeeded ? .info : .error, .certain, "The code sent differs from the code issued: \(how)",
-                    ["code issued in \(exchangeID(orig.obs)): \(orig.code.display)", "code sent (\(codeP.place.rawValue)): \(code.display)",
-                     "matches after \(how)"],
-                    fix: "Pass the code exactly as the redirect delivered it: parse the callback query once with a URL parser (no extra encoding or decoding, no trimming).",
-                    ref: RFC.authCode)
+                f.mangled = (orig, how)
                 issue = orig
-            } else if earlier.isEmpty {
-                codeUnknown = true
-                let again = presented.isEmpty ? [] : ["presented before in \(presented.map(exchangeID).joined(separator: ", ")), rejected for the code itself each time: not a reuse"]
-                let n = index.issuedCodes.filter { $0.obs.at <= cur.at }.count
-                add("code-unknown", .info, .certain, "The code was never seen issued in this session",
-                    ["code sent: \(code.display)",
-                     n == 0 ? "no authorize redirect or callback was recorded (the browser did not use the proxy)" : "\(n) code(s) issued in this session; none matches"] + again,
-                    fix: "Let the browser use the proxy too (or import a HAR of the login) so code age and redirect_uri can be checked.",
-                    ref: RFC.authCode)
+            } else if f.earlier.isEmpty {
+                f.unknown = true
             }
         }
-        // code-expired (only when not replayed).
-        if earlier.isEmpty, let issue, let life = profile.codeLifetime {
-            let dt = cur.at.timeIntervalSince(issue.obs.at)
-            if dt > life, !succeeded {
-                add("code-expired", .error, profile.tokenEndpoints.isEmpty ? .likely : .certain, "The code was used \(elapsed(dt)) after it was issued (lifetime \(elapsed(life)))",
-                    ["code \(code.display) issued in \(exchangeID(issue.obs)) at \(isoTime(issue.obs.at))",
-                     "code used \(elapsed(dt)) after issue, at \(isoTime(cur.at))",
-                     "\(profile.name) code lifetime: \(elapsed(life))"],
-                    fix: "Exchange the code right after the redirect (within \(elapsed(life))); start a new authorization.",
-                    ref: profile.reference("token", else: RFC.authCode))
-            }
+        f.issue = issue
+        return f
+    }
+
+    /// `token-type-confusion`: a value issued in one role sent in another (a token as the code, an
+    /// access token or a code as the refresh token, a code or refresh token as a Bearer token).
+    mutating func tokenTypeConfusionRule() {
+        if cur.role == .api { bearerConfusionRule(); return }
+        if cur.grant == "refresh_token" { refreshConfusionRule(); return }
+        guard let (t, kind) = codeFacts.token, let code = codeFacts.code else { return }
+        add("token-type-confusion", succeeded ? .info : .error, .certain, "A \(kind) is sent as the authorization code",
+            ["code sent: \(code.display)", "the \(kind) issued in \(exchangeID(t)) has the same fingerprint",
+             "grant_type: \(escaped(p.value("grant_type") ?? ""))"],
+            fix: kind == "refresh token" ? "Refresh with grant_type=refresh_token&refresh_token=…, not as a code." : "Send the authorization code from the redirect, not a token.",
+            ref: kind == "refresh token" ? RFC.refresh : RFC.tokenRequest)
+    }
+
+    mutating func codeReusedRule() {
+        let facts = codeFacts
+        guard let code = facts.code, let first = facts.earlier.first else { return }
+        let earlier = facts.earlier
+        let dt = cur.at.timeIntervalSince(first.at)
+        var ev = ["code: \(code.display)",
+                  "first presented in \(exchangeID(first)) at \(isoTime(first.at)), \(elapsed(dt)) earlier: \(statusText(first))"]
+        if earlier.count > 1 { ev.append("presented \(earlier.count) times before this request") }
+        let anySuccess = earlier.contains { $0.tokenResponse.success }
+        let why = dt < 2 ? " (a double callback: React StrictMode running the effect twice, or two handlers)" : " (a retry loop or a reloaded callback page)"
+        add("code-reused", succeeded ? .info : .error, .certain,
+            "The authorization code was already used" + (anySuccess ? " successfully" : ""),
+            ev + (response.errorFields.isEmpty ? [] : ["this response says: \(response.errorFields.map { "\($0.0)=\(escaped(quote(name: $0.0, value: $0.1)))" }.joined(separator: " "))"]),
+            fix: "Exchange each code exactly once\(why); keep the tokens from the first exchange.",
+            ref: profile.reference("token", else: RFC.authCode))
+    }
+
+    mutating func codeMangledRule() {
+        let facts = codeFacts
+        guard let (orig, how) = facts.mangled, let code = facts.code, let codeP = facts.parameter else { return }
+        add("code-mangled", succeeded ? .info : .error, .certain, "The code sent differs from the code issued: \(how)",
+            ["code issued in \(exchangeID(orig.obs)): \(orig.code.display)", "code sent (\(codeP.place.rawValue)): \(code.display)",
+             "matches after \(how)"],
+            fix: "Pass the code exactly as the redirect delivered it: parse the callback query once with a URL parser (no extra encoding or decoding, no trimming).",
+            ref: RFC.authCode)
+    }
+
+    /// `code-expired` (only when not replayed).
+    mutating func codeExpiredRule() {
+        let facts = codeFacts
+        guard facts.earlier.isEmpty, let issue = facts.issue, let code = facts.code, let life = profile.codeLifetime else { return }
+        let dt = cur.at.timeIntervalSince(issue.obs.at)
+        if dt > life, !succeeded {
+            add("code-expired", .error, profile.tokenEndpoints.isEmpty ? .likely : .certain, "The code was used \(elapsed(dt)) after it was issued (lifetime \(elapsed(life)))",
+                ["code \(code.display) issued in \(exchangeID(issue.obs)) at \(isoTime(issue.obs.at))",
+                 "code used \(elapsed(dt)) after issue, at \(isoTime(cur.at))",
+                 "\(profile.name) code lifetime: \(elapsed(life)) \(fact(.codeLifetime))"],
+                fix: "Exchange the code right after the redirect (within \(elapsed(life))); start a new authorization.",
+                ref: profile.reference("token", else: RFC.authCode))
         }
-        redirectURIRules(issue: issue)
-        pkceRules(issue: issue)
     }
 
     /// Rules that blame the code itself.
@@ -104,15 +133,14 @@ extension RuleContext {
     func rejectedForTheCodeItself(_ h: Observation) -> Bool {
         guard h.reachedProvider, h.tokenResponse.failed, !h.tokenResponse.success,
               let j = index.observations.firstIndex(where: { $0 === h }), j < position else { return false }
-        var earlier = RuleContext(index: index, position: j)
-        earlier.run()
-        let other = earlier.findings.contains { f in
+        let judged = DiagnosisRules.judge(index, position: j)
+        let other = judged.contains { f in
             (f.severity == .error || f.severity == .warning) && f.confidence != .possible &&
                 !Self.codeSubjectRules.contains(f.rule) && f.rule != "provider-error" && f.rule != "server-rejected-credentials"
         }
         guard !other else { return false }
         return ProviderSubject.named(inFields: h.tokenResponse.errorFields).contains(.code)
-            || earlier.findings.contains { Self.codeSubjectRules.contains($0.rule) && $0.severity == .error }
+            || judged.contains { Self.codeSubjectRules.contains($0.rule) && $0.severity == .error }
     }
 
     /// Finds an issued code that the sent code becomes after a transformation.
@@ -143,23 +171,35 @@ extension RuleContext {
         return nil
     }
 
-    mutating func redirectURIRules(issue: FlowIndex.Issue?) {
-        let clientID = p.first("client_id")?.value
-        let link = index.authorize(for: issue, clientID: clientID, before: cur.at)
-        let sent = p.first("redirect_uri")
+    mutating func redirectURIMissingRule() {
+        let facts = codeFacts
+        guard cur.grant == "authorization_code", facts.judgesRedirectAndPKCE, p.first("redirect_uri") == nil else { return }
+        let link = index.authorize(for: facts.issue, clientID: p.first("client_id")?.value, before: cur.at)
         let authURI = link?.0.params.value("redirect_uri")
-        guard let sent else {
+        do {
             if profile.requiresRedirectURI || authURI != nil {
                 var ev = ["redirect_uri: absent from the token request"]
                 if let authURI, let link { ev.append("authorize request (\(exchangeID(link.0))) had redirect_uri=\(escaped(authURI))") }
-                if profile.requiresRedirectURI { ev.append("\(profile.name) requires redirect_uri on the code exchange") }
+                if profile.requiresRedirectURI { ev.append("\(profile.name) requires redirect_uri on the code exchange \(fact(.requiresRedirectURI))") }
                 add("redirect-uri-missing", shapeSeverity(.error), authURI != nil && link?.proven == true || profile.requiresRedirectURI ? .certain : .likely,
                     "The code exchange has no redirect_uri", ev,
                     fix: "Send redirect_uri\(authURI.map { "=\($0)" } ?? "") exactly as in the authorize request.",
                     ref: profile.reference("token", else: RFC.tokenRequest))
             }
+        }
+    }
+
+    /// `redirect-uri-mismatch`: on a code exchange, against the authorize request (or the session's
+    /// earlier successful exchange); on a failed authorize request, against one that got a code.
+    mutating func redirectURIMismatchRule() {
+        if cur.role == .authorize {
+            if !cur.deliversSomething, !loopbackPortChanged { failedAuthorizeRedirectRule() }
             return
         }
+        let facts = codeFacts
+        guard cur.grant == "authorization_code", facts.judgesRedirectAndPKCE, let sent = p.first("redirect_uri") else { return }
+        let link = index.authorize(for: facts.issue, clientID: p.first("client_id")?.value, before: cur.at)
+        let authURI = link?.0.params.value("redirect_uri")
         guard !succeeded else { return }
         guard let link, let authURI else {
             // No authorize request seen: learn from the session — an earlier successful exchange of the same client.
@@ -218,9 +258,9 @@ extension RuleContext {
 
     // MARK: PKCE (RFC 7636)
 
-    mutating func pkceRules(issue: FlowIndex.Issue?) {
-        let verifier = p.first("code_verifier")
-        if let v = verifier {
+    mutating func pkceVerifierInvalidRule() {
+        guard cur.grant == "authorization_code", codeFacts.judgesRedirectAndPKCE else { return }
+        if let v = p.first("code_verifier") {
             let s = v.value
             let allowed = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
             var probs: [String] = []
@@ -235,10 +275,21 @@ extension RuleContext {
                     fix: "Generate 32 random bytes and base64url-encode them without padding (43 characters).", ref: RFC.pkce)
             }
         }
-        guard let (auth, proven) = index.authorize(for: issue, clientID: p.first("client_id")?.value, before: cur.at),
-              let challenge = auth.params.value("code_challenge") else { return }
-        let method = auth.params.value("code_challenge_method") ?? "plain"
-        guard let v = verifier else {
+    }
+
+    /// The authorize request behind the exchange's code, whether the link is proven, and its
+    /// `code_challenge` and method (nil when it sent none).
+    var pkceChallenge: (auth: Observation, proven: Bool, challenge: String, method: String)? {
+        let facts = codeFacts
+        guard cur.grant == "authorization_code", facts.judgesRedirectAndPKCE,
+              let (auth, proven) = index.authorize(for: facts.issue, clientID: p.first("client_id")?.value, before: cur.at),
+              let challenge = auth.params.value("code_challenge") else { return nil }
+        return (auth, proven, challenge, auth.params.value("code_challenge_method") ?? "plain")
+    }
+
+    mutating func pkceVerifierMissingRule() {
+        guard let (auth, proven, challenge, method) = pkceChallenge else { return }
+        guard p.first("code_verifier") != nil else {
             add("pkce-verifier-missing", profile.supportsPKCE ? shapeSeverity(.error) : .info, proven ? .certain : .likely,
                 "The authorize request had a code_challenge but the exchange has no code_verifier",
                 ["authorize request (\(exchangeID(auth))): code_challenge=\(escaped(challenge)), code_challenge_method=\(escaped(method))",
@@ -246,6 +297,10 @@ extension RuleContext {
                 fix: "Send the code_verifier generated for this authorization.", ref: RFC.pkceVerify)
             return
         }
+    }
+
+    mutating func pkceVerifierMismatchRule() {
+        guard let (auth, proven, challenge, method) = pkceChallenge, let v = p.first("code_verifier") else { return }
         guard let raw = val(v.value, "code_verifier").raw, !succeeded else { return }
         var computed: String?
         if method.uppercased() == "S256" { computed = s256(raw) } else if method == "plain" { computed = raw }
@@ -271,10 +326,23 @@ extension RuleContext {
 
     // MARK: refresh
 
-    mutating func refreshRules() {
+    /// The refresh token of a `refresh_token` grant, when the refresh rules judge it: not a token or
+    /// code of another role (`token-type-confusion`), not replaced by another tool.
+    var refreshToken: (Parameter, Val)? {
+        guard cur.grant == "refresh_token", let rp = p.first("refresh_token") else { return nil }
+        let r = val(rp.value, "refresh_token")
+        guard !refreshTokenIsAnotherRole(r), !r.unknown else { return nil }
+        return (rp, r)
+    }
+
+    func refreshTokenIsAnotherRole(_ r: Val) -> Bool {
+        history.contains { $0.role == .token && $0.accessTokenFingerprint == r.fp } || index.issuedCodes.contains { $0.code.fp == r.fp }
+    }
+
+    /// `token-type-confusion` on a refresh: an access token or a code sent as refresh_token.
+    mutating func refreshConfusionRule() {
         guard let rp = p.first("refresh_token") else { return }
         let r = val(rp.value, "refresh_token")
-        // token-type-confusion: an access token or a code sent as refresh_token.
         if let t = history.last(where: { $0.role == .token && $0.accessTokenFingerprint == r.fp }) {
             add("token-type-confusion", succeeded ? .info : .error, .certain, "An access token is sent as the refresh_token",
                 ["refresh_token sent: \(r.display)", "the access token issued in \(exchangeID(t)) has the same fingerprint"],
@@ -287,9 +355,11 @@ extension RuleContext {
                 fix: "Exchange the code with grant_type=authorization_code first; refresh with the refresh_token it returns.", ref: RFC.refresh)
             return
         }
-        guard !r.unknown else { return }
-        if refreshTokenNotIssuedRule(rp, r) { return }
-        // refresh-token-rotated: already used successfully.
+    }
+
+    /// `refresh-token-rotated`: the refresh token was already used successfully.
+    mutating func refreshTokenRotatedRule() {
+        guard let (rp, r) = refreshToken, !refreshTokenNeverIssued(rp, r) else { return }
         let uses = history.filter { h in h.role == .token && h.grant == "refresh_token" &&
             h.params.all("refresh_token").contains { val($0.value, "refresh_token").fp == r.fp } }
         if let used = uses.first(where: { $0.tokenResponse.success }) {
@@ -309,18 +379,28 @@ extension RuleContext {
                     ref: profile.reference("refresh", else: RFC.refresh))
             }
         }
-        // refresh-token-expired / refresh-token-client-mismatch
+    }
+
+    mutating func refreshTokenExpiredRule() {
+        guard let (rp, r) = refreshToken, !refreshTokenNeverIssued(rp, r) else { return }
         if let iss = index.issueOfRefreshToken(r, before: position) {
             if let life = iss.response.refreshExpiresIn ?? profile.refreshTokenLifetime, !succeeded {
                 let age = cur.at.timeIntervalSince(iss.obs.at)
                 if age > life {
                     add("refresh-token-expired", .error, .certain, "The refresh token is \(elapsed(age)) old (lifetime \(elapsed(life)))",
                         ["refresh_token \(r.display) issued in \(exchangeID(iss.obs)) at \(isoTime(iss.obs.at))",
-                         "presented \(elapsed(age)) later", "\(profile.name) refresh token lifetime: \(elapsed(life))"],
+                         "presented \(elapsed(age)) later",
+                         iss.response.refreshExpiresIn != nil ? "refresh_token_expires_in: \(Int(life)) s" : "\(profile.name) refresh token lifetime: \(elapsed(life)) \(fact(.refreshTokenLifetime))"],
                         fix: "Start a new authorization; refresh before the refresh token expires.",
                         ref: profile.reference("refresh", else: RFC.refresh))
                 }
             }
+        }
+    }
+
+    mutating func refreshTokenClientMismatchRule() {
+        guard let (rp, r) = refreshToken, !refreshTokenNeverIssued(rp, r) else { return }
+        if let iss = index.issueOfRefreshToken(r, before: position) {
             let issuedTo = iss.obs.params.first("client_id")?.value.trimmingCharacters(in: .whitespacesAndNewlines)
             if let issuedTo, let now = p.first("client_id")?.value.trimmingCharacters(in: .whitespacesAndNewlines), issuedTo != now {
                 add("refresh-token-client-mismatch", succeeded ? .info : .error, .certain,
@@ -335,34 +415,36 @@ extension RuleContext {
     /// session while the session's token responses carried no `refresh_token` (a Miro app without
     /// expiring tokens; an OIDC provider asked without `offline_access`; Google without
     /// `access_type=offline`). Returns true when it fired.
-    mutating func refreshTokenNotIssuedRule(_ rp: Parameter, _ r: Val) -> Bool {
+    /// Whether `refresh-token-not-issued` applies (then the other refresh rules stay silent: there is
+    /// no issued token to compare with).
+    func refreshTokenNeverIssued(_ rp: Parameter, _ r: Val) -> Bool {
         guard !succeeded, index.issueOfRefreshToken(r, before: position) == nil else { return false }
         let responses = history.filter { $0.role == .token && $0.tokenResponse.success && $0.exchange.host == ex.host }
-        guard !responses.isEmpty, responses.allSatisfy({ $0.tokenResponse.refreshToken == nil }) else { return false }
+        return !responses.isEmpty && responses.allSatisfy({ $0.tokenResponse.refreshToken == nil })
+    }
+
+    mutating func refreshTokenNotIssuedRule() {
+        guard let (rp, r) = refreshToken, refreshTokenNeverIssued(rp, r) else { return }
+        let responses = history.filter { $0.role == .token && $0.tokenResponse.success && $0.exchange.host == ex.host }
         // Only the raw value can be read; a stored one is a placeholder of its length.
         let literals = ["undefined", "null", "none", "nil", "[object object]"]
         let literal = r.raw.map { $0.trimmingCharacters(in: .whitespacesAndNewlines).lowercased() }.flatMap { v in literals.first { $0 == v } }
         var ev = ["refresh_token sent (\(rp.place.rawValue)): \(r.display)",
                   "token responses in this session: " + responses.suffix(3).map { "\(exchangeID($0)) (no refresh_token)" }.joined(separator: ", ")]
         if let literal { ev.append("the value is the literal text `\(literal)`: the app read a field the response does not have") }
-        if profile.errorEnvelope == .miro { ev.append("\(profile.name) issues no refresh token to apps without expiring access tokens") }
+        if let need = profile.refreshTokenRequirement {
+            ev.append("\(profile.name) issues a refresh token only with \(need) \(fact(.refreshTokenRequirement))")
+        }
         add("refresh-token-not-issued", failed ? .error : .warning, literal != nil ? .certain : .likely,
             "The refresh token sent was never issued: this session's token responses carried no refresh_token",
             ev, fix: "Ask for a refresh token the provider's way (Miro: turn on expiring access tokens for the app; OpenID Connect: scope offline_access; Google: access_type=offline), or do not refresh: authorize again when the access token expires.",
             ref: profile.reference("refresh", else: RFC.refresh))
-        return true
     }
 
     // MARK: redirect / callback
 
-    mutating func redirectRules() {
-        guard cur.deliversSomething else {
-            if cur.role == .authorize {
-                loopbackRule()
-                if !has("loopback-redirect-port") { failedAuthorizeRedirectRule() }
-            }
-            return
-        }
+    mutating func stateMismatchRule() {
+        guard cur.deliversSomething else { return }
         let auth: Observation?
         if cur.role == .authorize { auth = cur }
         else { auth = history.last { $0.role == .authorize } }
@@ -382,7 +464,6 @@ extension RuleContext {
                     ev, fix: "Keep one authorization in flight and compare the callback's state with the value stored for it.", ref: RFC.state)
             }
         }
-        if cur.deliveredError != nil { loopbackRule() }
     }
 
     /// A failed authorize request whose redirect_uri differs from one that got a code earlier in the session.
@@ -399,14 +480,20 @@ extension RuleContext {
             ref: profile.reference("errors", else: "RFC 6749 §3.1.2"))
     }
 
-    mutating func loopbackRule() {
-        guard cur.role == .authorize, failed || cur.deliveredError != nil,
-              let uri = p.value("redirect_uri"), let u = URLComponents(string: uri), let host = u.host, isLoopback(host) else { return }
-        let good = history.last { h in
+    /// A failed authorize request (or one whose redirect delivers an error) with a loopback
+    /// redirect_uri whose port differs from one that got a code earlier: that earlier authorize.
+    var loopbackPortChangedSince: Observation? {
+        guard cur.role == .authorize, !cur.deliversSomething || cur.deliveredError != nil, failed || cur.deliveredError != nil,
+              let uri = p.value("redirect_uri"), let u = URLComponents(string: uri), let host = u.host, isLoopback(host) else { return nil }
+        return history.last { h in
             h.role == .authorize && h.deliveredCode != nil &&
                 (h.params.value("redirect_uri").flatMap { URLComponents(string: $0) }.map { $0.host.map(isLoopback) == true && $0.port != u.port } ?? false)
         }
-        guard let good, let goodURI = good.params.value("redirect_uri") else { return }
+    }
+    var loopbackPortChanged: Bool { loopbackPortChangedSince?.params.value("redirect_uri") != nil }
+
+    mutating func loopbackRule() {
+        guard let good = loopbackPortChangedSince, let uri = p.value("redirect_uri"), let goodURI = good.params.value("redirect_uri") else { return }
         add("loopback-redirect-port", .error, .likely, "The loopback redirect_uri's port changed since the last successful login",
             ["now: redirect_uri=\(escaped(uri))", "succeeded in \(exchangeID(good)): redirect_uri=\(escaped(goodURI))"],
             fix: "Register the loopback redirect without a fixed port if the provider allows it (RFC 8252 §7.3), or use a fixed port.",
@@ -415,17 +502,21 @@ extension RuleContext {
 
     // MARK: API calls
 
-    mutating func apiRules() {
-        let status = ex.status
+    mutating func apiWrongHostRule() {
         let method = ex.method.uppercased()
         guard method != "OPTIONS" else { return }
-        // api-wrong-host
         if profile.serves(host: ex.host), !profile.apiHosts.isEmpty, !profile.apiHosts.contains(ex.host.lowercased()),
            profile.apiPathPrefixes.contains(where: { ex.path.hasPrefix($0) }), !succeeded {
             add("api-wrong-host", noResponse ? .warning : .error, .certain, "The REST call went to \(ex.host), not \(profile.apiHosts.joined(separator: ", "))",
-                ["\(method) \(cur.endpoint)", "\(profile.name) REST API host: \(profile.apiHosts.joined(separator: ", "))"],
+                ["\(method) \(cur.endpoint)", "\(profile.name) REST API host: \(profile.apiHosts.joined(separator: ", ")) \(fact(.apiHosts))"],
                 fix: "Call https://\(profile.apiHosts[0])\(ex.path).", ref: profile.reference("api", else: RFC.bearer))
         }
+    }
+
+    mutating func accessTokenMissingRule() {
+        let status = ex.status
+        let method = ex.method.uppercased()
+        guard method != "OPTIONS" else { return }
         let isProviderAPI = profile.apiHosts.contains(ex.host.lowercased()) || profile.serves(host: ex.host)
         let wwwBearer = ex.response.headers.first(named: "WWW-Authenticate")?.lowercased().hasPrefix("bearer") ?? false
         // access-token-missing
@@ -446,9 +537,12 @@ extension RuleContext {
             add("access-token-missing", status == 401 ? .error : .warning, .certain, "The API call carries no usable Bearer token: \(missing)", ev,
                 fix: "Send Authorization: Bearer <access_token> (exactly one space, no quotes or line break).", ref: RFC.bearer)
         }
-        guard let tok = p.bearerToken else { return }
+    }
+
+    /// `token-type-confusion` on an API call: a code or refresh token as the Bearer token.
+    mutating func bearerConfusionRule() {
+        guard ex.method.uppercased() != "OPTIONS", let tok = p.bearerToken else { return }
         let a = val(tok, "access_token")
-        // token-type-confusion: a code or refresh token as Bearer.
         if let c = index.issuedCodes.first(where: { $0.code.fp == a.fp }) {
             add("token-type-confusion", succeeded ? .info : .error, .certain, "The authorization code is sent as a Bearer token",
                 ["Bearer token: \(a.display)", "the code issued in \(exchangeID(c.obs)) has the same fingerprint"],
@@ -461,17 +555,45 @@ extension RuleContext {
                 fix: "Send the access_token field of the token response, not refresh_token.", ref: RFC.bearer)
             return
         }
-        guard let iss = index.issueOfAccessToken(a, before: position) else { return }
-        if status == 401 {
+    }
+
+    /// The Bearer token of an API call and the token response that issued it, when the token
+    /// rules judge it (not a code or refresh token sent as Bearer: `token-type-confusion`).
+    var bearerIssue: (Val, FlowIndex.TokenIssue)? {
+        guard ex.method.uppercased() != "OPTIONS", let tok = p.bearerToken else { return nil }
+        let a = val(tok, "access_token")
+        guard !index.issuedCodes.contains(where: { $0.code.fp == a.fp }),
+              !history.contains(where: { $0.role == .token && $0.refreshTokenFingerprint == a.fp }),
+              let iss = index.issueOfAccessToken(a, before: position) else { return nil }
+        return (a, iss)
+    }
+
+    /// The access token's lifetime (the response's `expires_in`, else the profile's) when it had
+    /// passed at this call.
+    func accessTokenExpiry(_ iss: FlowIndex.TokenIssue) -> TimeInterval? {
+        guard let life = iss.response.expiresIn ?? profile.accessTokenLifetime, cur.at.timeIntervalSince(iss.obs.at) > life else { return nil }
+        return life
+    }
+
+    mutating func accessTokenExpiredRule() {
+        guard ex.status == 401, let (a, iss) = bearerIssue else { return }
+        do {
             let age = cur.at.timeIntervalSince(iss.obs.at)
-            if let life = iss.response.expiresIn ?? profile.accessTokenLifetime, age > life {
+            if let life = accessTokenExpiry(iss) {
                 add("access-token-expired", .error, .certain, "The access token expired \(elapsed(age - life)) before this call",
                     ["Bearer \(a.display) issued in \(exchangeID(iss.obs)) at \(isoTime(iss.obs.at))",
-                     "used \(elapsed(age)) after issue; expires_in \(Int(life)) s",
+                     "used \(elapsed(age)) after issue; expires_in \(Int(life)) s" + (iss.response.expiresIn == nil ? " \(fact(.accessTokenLifetime))" : ""),
                      iss.response.refreshToken != nil ? "a refresh_token was issued with it but no refresh was made" : "no refresh_token was issued with it"],
                     fix: "Refresh the access token before it expires (or on 401) and retry with the new one.",
                     ref: profile.reference("refresh", else: RFC.refresh))
-            } else if let later = history.first(where: { $0.at > iss.obs.at && $0.role == .token && $0.grant == "refresh_token" && $0.tokenResponse.success &&
+            }
+        }
+    }
+
+    mutating func accessTokenSupersededRule() {
+        guard ex.status == 401, let (a, iss) = bearerIssue, accessTokenExpiry(iss) == nil else { return }
+        do {
+            if let later = history.first(where: { $0.at > iss.obs.at && $0.role == .token && $0.grant == "refresh_token" && $0.tokenResponse.success &&
                 $0.at.addingTimeInterval($0.exchange.timings.total / 1000) <= cur.at }) {
                 let pairRT = iss.response.refreshToken.map { val($0, "refresh_token").fp }
                 let samePair = later.params.value("refresh_token").map { val($0, "refresh_token").fp } == pairRT
@@ -484,7 +606,14 @@ extension RuleContext {
                     ref: profile.reference("refresh", else: RFC.refresh))
             }
         }
-        if status == 403 { scopeRule(issue: iss) }
+    }
+
+    /// `scope-mismatch`: on an API call answered 403, the scope the call needs against the one the
+    /// token was granted; on a code exchange, the granted scope against the one asked.
+    mutating func scopeMismatchRule() {
+        if cur.role == .token { grantedScopeRule(); return }
+        guard ex.status == 403, let (_, iss) = bearerIssue else { return }
+        scopeRule(issue: iss)
     }
 
     mutating func scopeRule(issue: FlowIndex.TokenIssue) {

@@ -1,4 +1,5 @@
 import Foundation
+import TokentapCore
 
 /// What a provider's error message is about, read from its words (`error`, `error_description`,
 /// `message`). Provider texts are often undocumented or misleading (oauth-rules.md, "Judge from the
@@ -52,5 +53,30 @@ enum ProviderSubject: String, CaseIterable, Sendable {
         case "pkce-verifier-mismatch", "pkce-verifier-missing", "pkce-verifier-invalid": return .pkce
         default: return nil
         }
+    }
+}
+
+/// The `provider-error` evidence line for a provider error code the profile knows
+/// (``ProviderProfile/ErrorCode``), and the causes such lines name, read back by
+/// ``Verdict/decide(_:)`` from the stored findings (a verdict is computed from findings only).
+enum ProviderErrorCodeEvidence {
+    static let prefix = "provider code "
+    static let names = " names "
+
+    /// `provider code AADSTS54005 names code-reused: the code was already redeemed (Microsoft Entra profile, built-in)`.
+    static func line(code: ProviderProfile.ErrorCode, source: String) -> String {
+        prefix + code.code + (code.cause.map { names + $0 } ?? "") + ": \(code.meaning) (\(source))"
+    }
+
+    /// The rule ids the `provider-error` finding among `findings` names through provider codes.
+    static func causes(in findings: [Finding]) -> Set<String> {
+        guard let f = findings.first(where: { $0.rule == "provider-error" }) else { return [] }
+        var out = Set<String>()
+        for line in f.evidence where line.hasPrefix(prefix) {
+            guard let r = line.range(of: names) else { continue }
+            let rest = line[r.upperBound...]
+            if let colon = rest.firstIndex(of: ":") { out.insert(String(rest[..<colon])) }
+        }
+        return out
     }
 }

@@ -23,19 +23,25 @@ enum RFC {
     static let rateLimit = "RFC 6585 §4"
 }
 
-/// State for diagnosing one exchange: the flow index, the observation being judged, and the findings so far.
+/// What a rule sees of one exchange: the flow index, the observation being judged, the findings
+/// of the earlier stages (``prior``), and the rule's own findings so far (``findings``, empty when
+/// the rule starts: a rule never sees or changes another rule's findings of its own stage).
+/// Facts several rules share (``redirectedFollowUp``, ``codeFacts``) are pure functions of the
+/// index, computed by whichever rule asks.
 struct RuleContext {
     let index: FlowIndex
     let position: Int
+    /// Findings of the stages before the judging rule's (``RuleStage``).
+    var prior: [Finding] = []
+    /// The judging rule's own findings.
     var findings: [Finding] = []
-    /// Set when the current request is the follow-up of a redirected token request.
-    var redirectedFollowUp = false
-    /// Set when the code could not be linked to an issuance (lowers confidence of fallbacks).
-    var codeUnknown = false
+    /// What the session says about the exchange's code (computed once, here).
+    private(set) var codeFacts = CodeFacts()
 
     init(index: FlowIndex, position: Int) {
         self.index = index
         self.position = position
+        self.codeFacts = computeCodeFacts()
     }
 
     var cur: Observation { index.observations[position] }
@@ -113,50 +119,12 @@ struct RuleContext {
                                 title: title, evidence: evidence, fix: fix, reference: ref))
     }
 
-    func has(_ rule: String) -> Bool { findings.contains { $0.rule == rule } }
+    /// Whether an earlier stage found an error or warning on the request side (not a guess, not the
+    /// provider's words): then `server-rejected-credentials` and a raised `code-unknown` stay silent.
     var hasRequestSideCause: Bool {
-        findings.contains { ($0.severity == .error || $0.severity == .warning) && $0.confidence != .possible && $0.rule != "provider-error" }
+        prior.contains { ($0.severity == .error || $0.severity == .warning) && $0.confidence != .possible && $0.rule != "provider-error" }
     }
 
-    // MARK: - Entry
-
-    mutating func run() {
-        // A failure the proxy itself reported is the cause; what was recorded is not the provider's
-        // answer, so no other rule judges it (oauth-rules.md, "One verdict per failure").
-        if let failure = cur.upstreamFailure {
-            upstreamRule(failure)
-            return
-        }
-        switch cur.role {
-        case .tlsError:
-            tlsRules()
-        case .token:
-            tokenRedirectRules()
-            tokenShapeRules()
-            clientRules()
-            if cur.grant == "authorization_code" { codeRules() }
-            if cur.grant == "refresh_token" { refreshRules() }
-            extraParamRules()
-            grantedScopeRule()
-            jwtRules()
-            rateLimitRule()
-            serverRejectedRule()
-            providerErrorRule()
-        case .authorize, .callback, .redirect:
-            redirectRules()
-            plainHTTPRule()
-            rateLimitRule()
-            providerErrorRule()
-        case .api:
-            tokenRedirectRules()
-            plainHTTPRule()
-            apiRules()
-            rateLimitRule()
-            providerErrorRule()
-        case .other:
-            tokenRedirectRules()
-            plainHTTPRule()
-            rateLimitRule()
-        }
-    }
+    /// Where a profile fact came from, for evidence: `(Miro profile, built-in)`.
+    func fact(_ field: ProviderProfile.CodingKeys) -> String { "(\(profile.source(of: field)))" }
 }

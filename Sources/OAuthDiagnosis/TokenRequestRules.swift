@@ -22,15 +22,26 @@ extension RuleContext {
 
     // MARK: token-redirected
 
-    mutating func tokenRedirectRules() {
-        // The current request follows an earlier redirect of a token request.
-        if let h = history.last(where: { h in
+    /// The earlier token request whose redirect the current request follows.
+    var redirectedTokenRequest: Observation? {
+        history.last { h in
             h.role == .token && h.isRedirectResponse && h.location.map { resolve($0, from: h).lowercased() == cur.endpoint.lowercased() } ?? false
-        }) {
+        }
+    }
+
+    /// The current request follows a redirected token request and lost its method or body on the way
+    /// (`token-redirected` blames it; the shape rules do not judge what was lost).
+    var redirectedFollowUp: Bool {
+        guard let h = redirectedTokenRequest else { return false }
+        return h.exchange.method.uppercased() != ex.method.uppercased() || (!h.exchange.request.body.isEmpty && ex.request.body.isEmpty)
+    }
+
+    mutating func tokenRedirectRule() {
+        // The current request follows an earlier redirect of a token request.
+        if let h = redirectedTokenRequest {
             let lostMethod = h.exchange.method.uppercased() != ex.method.uppercased()
             let lostBody = !h.exchange.request.body.isEmpty && ex.request.body.isEmpty
             if lostMethod || lostBody {
-                redirectedFollowUp = true
                 var ev = ["\(exchangeID(h)): \(h.exchange.method) \(h.endpoint) answered \(h.exchange.status ?? 0) Location: \(resolve(h.location ?? "", from: h))",
                           "\(exchangeID(cur)): follow-up \(ex.method) \(cur.endpoint)"]
                 if lostMethod { ev.append("method changed \(h.exchange.method) → \(ex.method)") }
@@ -58,16 +69,14 @@ extension RuleContext {
 
     // MARK: shape
 
-    mutating func tokenShapeRules() {
+    mutating func tokenEndpointWrongRule() {
         let method = ex.method.uppercased()
-        // token-endpoint-wrong
         let hostPath = "\(ex.host.lowercased())\(ex.path)"
         if !profile.tokenEndpoints.isEmpty {
-            let known = profile.tokenEndpoints.map { $0.replacingOccurrences(of: "https://", with: "").replacingOccurrences(of: "http://", with: "") }
-            if !known.contains(hostPath), !succeeded {
+            if !profile.isTokenEndpoint(hostPath), !succeeded {
                 add("token-endpoint-wrong", noResponse ? .warning : .error, .certain,
                     "The token request went to \(ex.host)\(ex.path), not \(profile.name)'s token endpoint",
-                    ["sent to: \(method) \(cur.endpoint)", "\(profile.name) token endpoint: \(profile.tokenEndpoints.joined(separator: ", "))"],
+                    ["sent to: \(method) \(cur.endpoint)", "\(profile.name) token endpoint: \(profile.tokenEndpoints.joined(separator: ", ")) \(fact(.tokenEndpoints))"],
                     fix: "POST to \(profile.tokenEndpoints[0]).", ref: profile.reference("token", else: RFC.tokenEndpoint))
             }
         } else if failed, let good = history.last(where: { $0.role == .token && $0.exchange.host == ex.host && $0.exchange.path != ex.path && $0.tokenResponse.success }) {
@@ -76,18 +85,24 @@ extension RuleContext {
                 ["sent to: \(method) \(cur.endpoint)", "succeeded earlier: \(good.exchange.method) \(good.endpoint) (\(exchangeID(good)))"],
                 fix: "POST to \(good.endpoint).", ref: RFC.tokenEndpoint)
         }
-        // token-method-not-post
+    }
+
+    mutating func methodNotPostRule() {
+        let method = ex.method.uppercased()
         if method != "POST", !redirectedFollowUp {
             add("token-method-not-post", succeeded ? .info : (noResponse ? .warning : .error), .certain,
                 "The token endpoint was called with \(method), not POST",
                 ["\(method) \(cur.endpoint)"], fix: "Send the token request with POST and a form body.",
                 ref: RFC.tokenEndpoint)
         }
-        plainHTTPRule()
-        // grant-type-invalid
+    }
+
+    mutating func grantTypeRule() {
         let grants = p.all("grant_type")
         if grants.isEmpty {
-            // GitHub and Slack exchange codes without grant_type: for unknown providers it is only possible.
+            // The provider documents that it needs none (GitHub).
+            guard profile.requiresGrantType else { return }
+            // Providers that exchange codes without grant_type exist: for unknown providers it is only possible.
             let strict = !profile.tokenEndpoints.isEmpty
             // The same endpoint gave tokens to a request without grant_type earlier in this session
             // (GitHub, Slack): the session proved it is not needed.
@@ -116,48 +131,58 @@ extension RuleContext {
                     ref: RFC.tokenRequest)
             }
         }
-        // param-missing
-        if !redirectedFollowUp { paramMissing() }
-        // param-conflict
-        paramConflict()
-        // params-in-query / param-split
-        if method == "POST" {
-            let inQuery = p.items.filter { $0.place == .query }
-            let inBody = p.items.filter { [.form, .json, .multipart].contains($0.place) }
+    }
+
+    /// Token parameters in the URL query and in the body of a POST.
+    var queryAndBodyParameters: (query: [Parameter], body: [Parameter])? {
+        guard ex.method.uppercased() == "POST" else { return nil }
+        return (p.items.filter { $0.place == .query }, p.items.filter { [.form, .json, .multipart].contains($0.place) })
+    }
+
+    mutating func paramsInQueryRule() {
+        if let (inQuery, inBody) = queryAndBodyParameters {
             if !inQuery.isEmpty && inBody.isEmpty {
                 let accepted = acceptedEarlier { h in h.params.items.contains { $0.place == .query } } != nil
                 let sev: Severity = profile.queryParameters == .accepted ? .info : shapeSeverity(.warning, acceptedEarlier: accepted)
-                var ev = ["in the URL query: \(inQuery.map(\.name).joined(separator: ", "))", "request body: empty"]
+                var ev = ["in the URL query: \(inQuery.map(\.name).joined(separator: ", "))", "request body: empty",
+                          "\(profile.name): parameters in the query \(profile.queryParameters.rawValue) \(fact(.queryParameters))"]
                 if inQuery.contains(where: { $0.name == "client_secret" }) { ev.append("client_secret travels in the URL (URLs end up in logs)") }
                 add("params-in-query", sev, .certain, "Token parameters travel in the URL query string",
                     ev, fix: "Move them to an application/x-www-form-urlencoded body.",
                     ref: profile.queryParameters == .accepted ? profile.reference("token", else: RFC.tokenRequest) : "RFC 6749 §4.1.3; RFC 9700 §4.1")
-            } else if !inQuery.isEmpty && !inBody.isEmpty {
+            }
+        }
+    }
+
+    mutating func paramSplitRule() {
+        if let (inQuery, inBody) = queryAndBodyParameters {
+            if !inQuery.isEmpty && !inBody.isEmpty {
                 let accepted = acceptedEarlier { h in h.params.items.contains { $0.place == .query } && h.params.items.contains { [.form, .json, .multipart].contains($0.place) } } != nil
                 let sev: Severity = profile.splitParameters == .accepted ? .info : shapeSeverity(.warning, acceptedEarlier: accepted)
                 add("param-split", sev, .certain, "Token parameters are split between query string and body",
                     ["in the URL query: \(inQuery.map(\.name).joined(separator: ", "))",
-                     "in the \(inBody[0].place.rawValue): \(inBody.map(\.name).joined(separator: ", "))"],
+                     "in the \(inBody[0].place.rawValue): \(inBody.map(\.name).joined(separator: ", "))",
+                     "\(profile.name): split parameters \(profile.splitParameters.rawValue) \(fact(.splitParameters))"],
                     fix: "Put them all in the form body.",
                     ref: profile.splitParameters == .accepted ? profile.reference("refresh", else: RFC.tokenRequest) : RFC.tokenRequest)
             }
         }
-        // body-not-form-encoded
+    }
+
+    mutating func bodyNotFormEncodedRule() {
         if [.json, .multipart, .text, .binary].contains(p.bodyKind), !(p.bodyKind == .json && profile.acceptsJSONBody) {
             let kind = p.bodyKind
             let accepted = acceptedEarlier { $0.params.bodyKind == kind } != nil
             let names = p.items.filter { $0.place == .json || $0.place == .multipart }.map(\.name)
             var ev = ["body is \(kind.rawValue)" + (names.isEmpty ? "" : " with \(names.joined(separator: ", "))"),
                       "Content-Type: \(p.contentType.map(escaped) ?? "(none)")",
-                      "\(profile.name) expects application/x-www-form-urlencoded"]
+                      "\(profile.name) expects application/x-www-form-urlencoded \(fact(.acceptsJSONBody))"]
             if accepted { ev.append("the same endpoint accepted a \(kind.rawValue) body earlier in this session") }
-            add("body-not-form-encoded", shapeSeverity(.error, acceptedEarlier: accepted), profile.errorEnvelope == .miro ? .likely : .likely,
+            add("body-not-form-encoded", shapeSeverity(.error, acceptedEarlier: accepted), .likely,
                 "The token request body is \(kind.rawValue), not form-encoded",
                 ev, fix: "Send the parameters as an application/x-www-form-urlencoded body (name=value pairs joined by &).",
                 ref: RFC.tokenRequest)
         }
-        contentTypeRule()
-        basicAuthRule()
     }
 
     func isValidGrant(_ v: String) -> Bool {
@@ -175,8 +200,8 @@ extension RuleContext {
         return profile.grantTypes.min { levenshtein($0, clean) < levenshtein($1, clean) } ?? "authorization_code"
     }
 
-    mutating func paramMissing() {
-        guard let grant = cur.grant else { return }
+    mutating func paramMissingRule() {
+        guard !redirectedFollowUp, let grant = cur.grant else { return }
         var required: [String] = []
         let hasAssertion = p.has("client_assertion")
         switch grant {
@@ -204,7 +229,7 @@ extension RuleContext {
         }
     }
 
-    mutating func paramConflict() {
+    mutating func paramConflictRule() {
         var names: [String] = []
         for i in p.items where !names.contains(i.name) { names.append(i.name) }
         for name in names {
@@ -298,7 +323,7 @@ extension RuleContext {
 
     // MARK: client authentication
 
-    mutating func clientRules() {
+    mutating func clientAuthConflictRule() {
         let basicPw = p.all("client_secret").first { $0.place == .basic }
         let bodySecrets = p.all("client_secret").filter { $0.place != .basic }
         // client-auth-conflict
@@ -306,12 +331,15 @@ extension RuleContext {
             let bv = val(b.value, "client_secret"), sv = val(s.value, "client_secret")
             let differ = bv.fp != sv.fp
             let accepted = acceptedEarlier { h in h.params.all("client_secret").count > 1 && h.params.authorization?.isBasic == true } != nil
-            let sev: Severity = differ ? shapeSeverity(.error) : shapeSeverity(.error, acceptedEarlier: accepted)
-            add("client-auth-conflict", sev, differ ? .certain : .likely,
+            // A provider that rejects two methods (Okta) fails the request whatever the values.
+            let strict = profile.rejectsMultipleClientAuth
+            let sev: Severity = differ || strict ? shapeSeverity(.error) : shapeSeverity(.error, acceptedEarlier: accepted)
+            add("client-auth-conflict", sev, differ || strict ? .certain : .likely,
                 differ ? "The client authenticates twice with different secrets (Basic header and \(s.place.rawValue))"
                     : "The client authenticates twice (Basic header and client_secret in the \(s.place.rawValue))",
                 ["Basic header secret: \(bv.display)", "client_secret in \(s.place.rawValue): \(sv.display)",
-                 differ ? "the values differ" : "the values are equal"],
+                 differ ? "the values differ" : "the values are equal"]
+                    + (strict ? ["\(profile.name) rejects more than one client authentication method \(fact(.rejectsMultipleClientAuth))"] : []),
                 fix: "Use one method: either the Basic header or client_id/client_secret in the form body, not both.",
                 ref: RFC.oneAuthMethod)
         }
@@ -321,9 +349,6 @@ extension RuleContext {
                  "client_secret: \(val(p.value("client_secret")!, "client_secret").display)"],
                 fix: "Use one client authentication method.", ref: RFC.oneAuthMethod)
         }
-        swappedRule()
-        clientIDMismatchRule()
-        credentialFormattingRule()
     }
 
     /// Client ids seen readable in authorize requests of this session.
@@ -336,7 +361,15 @@ extension RuleContext {
     }
 
     mutating func swappedRule() {
-        guard let idP = p.first("client_id"), let secP = p.all("client_secret").first else { return }
+        guard let (ev, conf) = swappedEvidence() else { return }
+        add("client-credentials-swapped", succeeded ? .info : .error, conf, "client_id and client_secret are swapped", ev,
+            fix: "Swap them back: client_id is the app's id\(profile.decimalClientIDs ? " (decimal)" : ""), client_secret its secret.",
+            ref: RFC.clientAuth)
+    }
+
+    /// Evidence that client_id and client_secret are swapped, with its confidence (nil when they are not).
+    func swappedEvidence() -> ([String], Confidence)? {
+        guard let idP = p.first("client_id"), let secP = p.all("client_secret").first else { return nil }
         let id = idP.value.trimmingCharacters(in: .whitespacesAndNewlines)
         let sec = secP.value.trimmingCharacters(in: .whitespacesAndNewlines)
         var ev: [String] = []
@@ -352,16 +385,14 @@ extension RuleContext {
         if ev.isEmpty, profile.decimalClientIDs, !id.isEmpty, !sec.isEmpty,
            !id.allSatisfy(\.isNumber), sec.allSatisfy(\.isNumber) {
             ev.append("client_id in \(idP.place.rawValue) is not decimal: \(val(id, "client_id").display)")
-            ev.append("client_secret in \(secP.place.rawValue) is decimal like \(profile.name) client ids: \(val(sec, "client_secret").display)")
+            ev.append("client_secret in \(secP.place.rawValue) is decimal like \(profile.name) client ids \(fact(.decimalClientIDs)): \(val(sec, "client_secret").display)")
         }
-        guard !ev.isEmpty else { return }
-        add("client-credentials-swapped", succeeded ? .info : .error, conf, "client_id and client_secret are swapped", ev,
-            fix: "Swap them back: client_id is the app's id\(profile.decimalClientIDs ? " (decimal)" : ""), client_secret its secret.",
-            ref: RFC.clientAuth)
+        guard !ev.isEmpty else { return nil }
+        return (ev, conf)
     }
 
     mutating func clientIDMismatchRule() {
-        guard cur.grant == "authorization_code", !has("client-credentials-swapped"),
+        guard cur.grant == "authorization_code", swappedEvidence() == nil,
               let idP = p.first("client_id") else { return }
         let sent = idP.value.trimmingCharacters(in: .whitespacesAndNewlines)
         let codeVal = p.value("code").map { val($0, "code") }
@@ -385,7 +416,9 @@ extension RuleContext {
     }
 
     mutating func credentialFormattingRule() {
-        for name in ["client_id", "client_secret", "code", "refresh_token", "code_verifier"] {
+        // A code that matches the issued one after a transformation is `code-mangled`'s (which names the transformation).
+        let codeMangled = codeFacts.mangled != nil
+        for name in ["client_id", "client_secret", "code", "refresh_token", "code_verifier"] where !(name == "code" && codeMangled) {
             for prm in p.all(name) where prm.place != .basic {
                 let v = prm.value
                 var issues: [String] = []
@@ -424,7 +457,7 @@ extension RuleContext {
         case "refresh_token": allowed = common.union(["refresh_token", "scope"])
         default: return
         }
-        let extra = p.items.filter { $0.place != .basic && !allowed.contains($0.name) }
+        let extra = p.items.filter { $0.place != .basic && !allowed.contains($0.name) && !profile.tokenParameters.contains($0.name) }
         guard !extra.isEmpty else { return }
         let names = extra.map(\.name)
         let accepted = acceptedEarlier { h in names.allSatisfy { n in h.params.has(n) } } != nil
@@ -462,20 +495,18 @@ extension RuleContext {
         }
     }
 
+    /// Whether the exchange is one the fallback rules judge: the provider (not the proxy) rejected
+    /// it with 400/401/403 or an error body, and no earlier stage found a request-side cause.
+    var rejectedUnexplained: Bool {
+        guard ex.error == nil, let s = ex.status, failed, [400, 401, 403].contains(s) || !response.errorFields.isEmpty else { return false }
+        return !hasRequestSideCause
+    }
+
     mutating func serverRejectedRule() {
-        // `error` set: the proxy answered (upstream unreachable, malformed request), not the provider.
-        guard ex.error == nil, let s = ex.status, failed, [400, 401, 403].contains(s) || !response.errorFields.isEmpty else { return }
-        guard !hasRequestSideCause else { return }
-        if let good = credentialsSucceededEarlier() {
-            // Never blame a pair that worked: what is left is the grant itself.
-            if codeUnknown { codeUnknownIsTheCause(credentialsWorkedIn: good) }
-            return
-        }
-        // The provider's message names the code, which was never seen issued: the code is as
-        // likely as the credentials (both only possible).
-        if codeUnknown, ProviderSubject.named(inFields: response.errorFields).contains(.code) {
-            codeUnknownIsTheCause(credentialsWorkedIn: nil)
-        }
+        guard rejectedUnexplained else { return }
+        // Never blame a pair that worked: what is left is the grant itself (`code-unknown` raised).
+        if credentialsSucceededEarlier() != nil { return }
+        let codeUnknown = codeFacts.unknown
         let idP = p.first("client_id")
         let secP = p.all("client_secret").first
         var ev = ["\(ex.method) \(cur.endpoint) → \(statusText(cur))"]
@@ -499,26 +530,38 @@ extension RuleContext {
             ref: profile.reference("errors", else: RFC.errorResponse))
     }
 
-    /// `code-unknown` raised to an error: the request is well formed and its code was never seen
-    /// issued; `likely` when its client credentials succeeded earlier in the session, `possible` when
-    /// only the provider's message names the code. That message is quoted as supporting evidence only.
-    mutating func codeUnknownIsTheCause(credentialsWorkedIn good: Observation?) {
-        guard let i = findings.firstIndex(where: { $0.rule == "code-unknown" }) else { return }
-        var f = findings[i]
-        f.severity = .error
-        f.confidence = good != nil ? .likely : .possible
-        if let good {
-            f.title = "The code was never seen issued in this session, and the same client credentials worked: the code is the likely problem"
-            f.evidence.append("the same client_id and client_secret (same fingerprint) got tokens in \(exchangeID(good))")
-        } else {
-            f.title = "The code was never seen issued in this session, and the provider's message names the code"
+    /// `code-unknown`: info when the code was never seen issued in this session; an error when the
+    /// request is well formed (no request-side cause found) and either its client credentials
+    /// succeeded earlier in the session (`likely`) or the provider's message names the code
+    /// (`possible`). That message is quoted as supporting evidence only.
+    mutating func codeUnknownRule() {
+        let facts = codeFacts
+        guard facts.unknown, let code = facts.code else { return }
+        let again = facts.presented.isEmpty ? [] : ["presented before in \(facts.presented.map(exchangeID).joined(separator: ", ")), rejected for the code itself each time: not a reuse"]
+        let n = index.issuedCodes.filter { $0.obs.at <= cur.at }.count
+        var f = Finding(rule: "code-unknown", severity: .info, confidence: .certain, exchange: ex.id ?? 0,
+                        title: "The code was never seen issued in this session",
+                        evidence: ["code sent: \(code.display)",
+                                   n == 0 ? "no authorize redirect or callback was recorded (the browser did not use the proxy)" : "\(n) code(s) issued in this session; none matches"] + again,
+                        fix: "Let the browser use the proxy too (or import a HAR of the login) so code age and redirect_uri can be checked.",
+                        reference: RFC.authCode)
+        let namesCode = ProviderSubject.named(inFields: response.errorFields).contains(.code)
+        let good = rejectedUnexplained ? credentialsSucceededEarlier() : nil
+        if rejectedUnexplained, good != nil || namesCode {
+            f.severity = .error
+            f.confidence = good != nil ? .likely : .possible
+            if let good {
+                f.title = "The code was never seen issued in this session, and the same client credentials worked: the code is the likely problem"
+                f.evidence.append("the same client_id and client_secret (same fingerprint) got tokens in \(exchangeID(good))")
+            } else {
+                f.title = "The code was never seen issued in this session, and the provider's message names the code"
+            }
+            if namesCode, let m = response.errorFields.first(where: { ["message", "error_description", "error"].contains($0.0) }) {
+                f.evidence.append("the provider's message names the code (supporting evidence only): \(m.0)=\(escaped(quote(name: m.0, value: m.1)))")
+            }
+            f.fix = "Use the code from this login's redirect, exchanged once and at once (an old, already used or another environment's code fails); let the browser use the proxy too so tokentap can check it."
         }
-        if ProviderSubject.named(inFields: response.errorFields).contains(.code),
-           let m = response.errorFields.first(where: { ["message", "error_description", "error"].contains($0.0) }) {
-            f.evidence.append("the provider's message names the code (supporting evidence only): \(m.0)=\(escaped(quote(name: m.0, value: m.1)))")
-        }
-        f.fix = "Use the code from this login's redirect, exchanged once and at once (an old, already used or another environment's code fails); let the browser use the proxy too so tokentap can check it."
-        findings[i] = f
+        findings.append(f)
     }
 
     mutating func providerErrorRule() {
@@ -536,16 +579,22 @@ extension RuleContext {
             if fields.isEmpty, cur.role == .api, let s = ex.status, s != 401, s != 403 { return }
         }
         guard !fields.isEmpty || (cur.role == .token && failed) else { return }
-        let otherError = findings.contains { $0.severity == .error }
+        let otherError = prior.contains { $0.severity == .error }
         var ev = ex.status.map { ["HTTP \($0)"] } ?? []
         ev += fields.map { f in
             let v = quote(name: f.0, value: f.1)
             return "\(f.0): " + (v.allSatisfy(\.isNumber) && !v.isEmpty ? v : escaped(v))
         }
         if fields.isEmpty { ev.append("no error fields in the response body") }
+        if let s = ex.status, (200..<300).contains(s), !fields.isEmpty, profile.errorsWithHTTP200 {
+            ev.append("\(profile.name) answers errors with HTTP \(s) \(fact(.errorsWithHTTP200))")
+        }
+        for c in profile.errorCodes(in: fields) {
+            ev.append(ProviderErrorCodeEvidence.line(code: c, source: profile.source(of: .errorCodes)))
+        }
         let msg = fields.first(where: { $0.0 == "message" || $0.0 == "error_description" })?.1 ?? fields.first(where: { $0.0 == "error" || $0.0 == "code" })?.1
         add("provider-error", otherError ? .info : .error, .certain,
-            "\(profile.name == "generic OAuth 2.0" ? "The provider" : profile.name) answered with an error" + (msg.map { ": \(redactor.redactText($0))" } ?? ""),
+            "\(profile.isGeneric ? "The provider" : profile.name) answered with an error" + (msg.map { ": \(redactor.redactText($0))" } ?? ""),
             ev, fix: "Read the provider's message together with the other findings; the request itself is what to fix.",
             ref: profile.reference("errors", else: RFC.errorResponse))
     }
@@ -629,4 +678,34 @@ func levenshtein(_ a: String, _ b: String) -> Int {
         prev = row
     }
     return prev[b.count]
+}
+
+extension RuleContext {
+    // MARK: spa-origin-required
+
+    /// `spa-origin-required` (Microsoft profile): the provider's error code says the code was issued
+    /// to a redirect URI of the other platform: a single-page-application one redeemed without an
+    /// `Origin` header (AADSTS9002327), or a Web one redeemed with one (AADSTS9002326). Certain
+    /// when the request's `Origin` header agrees with what the code says.
+    mutating func spaOriginRule() {
+        guard failed, ex.error == nil,
+              let c = profile.errorCodes(in: response.errorFields).first(where: { $0.cause == "spa-origin-required" }) else { return }
+        let origin = ex.request.headers.first(named: "Origin")
+        let needs = c.originHeader ?? (origin == nil ? .required : .forbidden)
+        let agrees = (needs == .required) == (origin == nil)
+        let redirectOrigin = p.value("redirect_uri").flatMap { URLComponents(string: $0) }.flatMap { u in
+            u.host.map { "\(u.scheme ?? "https")://\($0)\(u.port.map { ":\($0)" } ?? "")" }
+        }
+        let title = needs == .required
+            ? "The code was issued to a single-page-application redirect URI and redeemed without an Origin header"
+            : "The code was issued to a Web redirect URI and redeemed with an Origin header"
+        let fix = needs == .required
+            ? "Redeem the code from the browser app, which sends Origin\(redirectOrigin.map { " = \($0)" } ?? " = the redirect URI's origin"), or register the redirect URI under the Web platform."
+            : "Redeem the code without an Origin header (from the server), or register the redirect URI under the single-page application platform."
+        add("spa-origin-required", .error, agrees ? .certain : .likely, title,
+            ["\(ex.method) \(cur.endpoint) → \(statusText(cur))",
+             origin.map { "Origin: \(escaped($0))" } ?? "no Origin header",
+             ProviderErrorCodeEvidence.line(code: c, source: profile.source(of: .errorCodes))],
+            fix: fix, ref: profile.reference("errors", else: RFC.errorResponse))
+    }
 }

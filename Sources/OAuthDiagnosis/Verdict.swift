@@ -124,7 +124,8 @@ extension Verdict {
     /// Chooses the cause among `findings` (one exchange's): the error and warning findings are the
     /// candidates, ranked by severity (an error explains a failure, a warning only may), then tier
     /// (``precedence``), then confidence, then whether the provider's message names the rule's
-    /// subject, then the rule's place in ``precedence``. Consequences: the other findings the cause
+    /// subject (or its error code names the rule through the profile's ``ProviderProfile/ErrorCode``s),
+    /// then the rule's place in ``precedence``. Consequences: the other findings the cause
     /// ``explains(_:_:)``; alternatives: the remaining error and warning findings. Nil when no
     /// finding is an error or a warning.
     public static func decide(_ findings: [Finding]) -> Decision? {
@@ -132,7 +133,11 @@ extension Verdict {
         guard !candidates.isEmpty else { return nil }
         let message = providerMessage(findings)
         let subjects = message.map { ProviderSubject.named(in: $0) } ?? []
-        func supported(_ f: Finding) -> Bool { ProviderSubject.of(rule: f.rule).map(subjects.contains) ?? false }
+        // Causes the provider's error code names through its profile (Entra's AADSTS54005 → code-reused).
+        let named = ProviderErrorCodeEvidence.causes(in: findings)
+        func supported(_ f: Finding) -> Bool {
+            named.contains(f.rule) || (ProviderSubject.of(rule: f.rule).map(subjects.contains) ?? false)
+        }
         let ranked = candidates.enumerated().sorted { a, b in
             let x = a.element, y = b.element
             if x.severity != y.severity { return x.severity < y.severity }
@@ -178,6 +183,10 @@ extension Verdict {
             .map { $0.value.count > 1 ? "\($0.value.count) × \($0.key)" : $0.key }
         if !explained.isEmpty { sentence += "; this also explains " + explained.joined(separator: ", ") }
         if let m = d.supportingMessage { sentence += "; \(provider)'s message agrees: \(m)" }
+        if cause.rule == "provider-error" {
+            let named = ProviderErrorCodeEvidence.causes(in: findings).sorted { rank(of: $0) < rank(of: $1) }
+            if !named.isEmpty { sentence += "; its error code points at \(named.joined(separator: ", "))" }
+        }
         sentence += "."
         var alternatives: [String] = []
         for f in d.alternatives where !alternatives.contains(f.rule) { alternatives.append(f.rule) }
