@@ -117,6 +117,25 @@ public struct ExchangeQuery: Sendable, Hashable {
     }
 }
 
+/// A provider profile in force for a session (design.md, `--profile`): its name, where it came from
+/// (`built-in` or a file path) and the fields a file overrode (field name → file path).
+public struct SessionProfile: Sendable, Hashable, Codable {
+    public var name: String
+    public var origin: String
+    public var overrides: [String: String]
+    public init(name: String, origin: String, overrides: [String: String]) {
+        self.name = name; self.origin = origin; self.overrides = overrides
+    }
+}
+
+extension JSONEncoder {
+    fileprivate static var sortedKeys: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        return e
+    }
+}
+
 /// One session as `tokentap sessions` shows it.
 public struct SessionSummary: Sendable, Hashable, Codable {
     public var name: String
@@ -331,6 +350,16 @@ public final class ExchangeStore: Sendable {
             }
             try db.create(index: "exchange_on_websocket_key", on: "exchange", columns: ["websocket_key"])
         }
+        // Issue 24: which provider profiles were in force when a session's findings were computed.
+        migrator.registerMigration("v4-session-profiles") { db in
+            try db.create(table: "session_profile") { t in
+                t.column("session", .text).notNull()
+                t.column("name", .text).notNull()
+                t.column("origin", .text).notNull()
+                t.column("overrides", .text).notNull()
+                t.primaryKey(["session", "name"])
+            }
+        }
         return migrator
     }
 
@@ -371,7 +400,36 @@ public final class ExchangeStore: Sendable {
     @discardableResult
     public func deleteSession(_ name: String) throws -> Int {
         try pool.write { db in
-            try ExchangeRow.filter(Column("session") == name).deleteAll(db)
+            try db.execute(sql: "DELETE FROM session_profile WHERE session = ?", arguments: [name])
+            return try ExchangeRow.filter(Column("session") == name).deleteAll(db)
+        }
+    }
+
+    /// Records the provider profiles in force for `session` (replacing what was recorded for a
+    /// profile of the same name: a `run` attached later with other files records its own).
+    public func recordProfiles(_ profiles: [SessionProfile], session: String) throws {
+        let rows = try profiles.map { p -> [DatabaseValueConvertible] in
+            let overrides = String(decoding: try JSONEncoder.sortedKeys.encode(p.overrides), as: UTF8.self)
+            return [session, p.name, p.origin, overrides]
+        }
+        try pool.write { db in
+            for r in rows {
+                try db.execute(sql: "INSERT OR REPLACE INTO session_profile (session, name, origin, overrides) VALUES (?, ?, ?, ?)",
+                               arguments: StatementArguments(r))
+            }
+        }
+    }
+
+    /// The provider profiles recorded for `session`, by name (empty for a session recorded before
+    /// profiles were recorded).
+    public func profiles(session: String) throws -> [SessionProfile] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT name, origin, overrides FROM session_profile WHERE session = ? ORDER BY name", arguments: [session])
+                .map { row in
+                    let text: String = row["overrides"]
+                    let overrides = (try? JSONDecoder().decode([String: String].self, from: Data(text.utf8))) ?? [:]
+                    return SessionProfile(name: row["name"], origin: row["origin"], overrides: overrides)
+                }
         }
     }
 

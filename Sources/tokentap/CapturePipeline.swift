@@ -19,12 +19,17 @@ final class CapturePipeline: ExchangeSink, Sendable {
     private let writer: RecordingWriter
 
     init(home: Home, paths: CertificatePaths, session: String, keepSecrets: Bool, insecureUpstream: Bool,
-         echo: Bool, maxBody: Int, logger: Logger) throws {
+         echo: Bool, maxBody: Int, profiles: [ProviderProfile], logger: Logger) throws {
         self.session = session
         do {
             store = try ExchangeStore(path: home.database)
         } catch {
             throw CLIFailure.runtime("cannot open the recordings database \(home.database.path): \(error)")
+        }
+        do {
+            try store.recordProfiles(sessionProfiles(profiles), session: session)
+        } catch {
+            throw CLIFailure.runtime("cannot write to the recordings database \(home.database.path): \(error)")
         }
         let redactor: Redactor
         do {
@@ -32,8 +37,8 @@ final class CapturePipeline: ExchangeSink, Sendable {
         } catch {
             throw CLIFailure.runtime("\(error)")
         }
-        let processor = CaptureProcessor(redactor: redactor, keepSecrets: keepSecrets, maxBody: maxBody)
-        let printer = LivePrinter(echo: echo, insecureUpstream: insecureUpstream, diagnoser: Diagnoser(redactor: redactor))
+        let processor = CaptureProcessor(redactor: redactor, keepSecrets: keepSecrets, maxBody: maxBody, profiles: profiles)
+        let printer = LivePrinter(echo: echo, insecureUpstream: insecureUpstream, diagnoser: Diagnoser(redactor: redactor, profiles: profiles))
         writer = RecordingWriter(
             store: store, logger: logger,
             prepare: { processor.prepare($0) },
@@ -77,11 +82,11 @@ final class CaptureProcessor: Sendable {
     private let maxBody: Int
     private let state: NIOLockedValueBox<State>
 
-    init(redactor: Redactor, keepSecrets: Bool, maxBody: Int) {
+    init(redactor: Redactor, keepSecrets: Bool, maxBody: Int, profiles: [ProviderProfile]) {
         self.redactor = redactor
         self.keepSecrets = keepSecrets
         self.maxBody = maxBody
-        self.state = NIOLockedValueBox(State(flow: FlowHistory(diagnoser: Diagnoser(redactor: redactor))))
+        self.state = NIOLockedValueBox(State(flow: FlowHistory(diagnoser: Diagnoser(redactor: redactor, profiles: profiles))))
     }
 
     func prepare(_ batch: [Exchange]) -> [Exchange] {

@@ -48,7 +48,14 @@ struct DoctorCommand: ParsableCommand {
         do { redactor = Redactor(key: try Redactor.loadOrCreateKey(at: keyURL)) } catch {
             throw CLIFailure.runtime("\(error)")
         }
-        let diagnoser = Diagnoser(redactor: redactor)
+        // Verdicts name each step by the profiles of the home (a bad profile file was rejected when the
+        // session was recorded: here the built-in ones stand in, with a warning).
+        let profiles: [ProviderProfile]
+        do { profiles = try loadProfiles(home: home, files: []) } catch let failure as CLIFailure {
+            warn("tokentap: \(failure.message); using the built-in profiles")
+            profiles = ProviderProfile.builtIn + [.generic]
+        }
+        let diagnoser = Diagnoser(redactor: redactor, profiles: profiles)
         if html {
             // Every exchange of the session, redacted as every export is (even a --keep-secrets recording).
             let shown = exportable(exchanges, redactor: redactor, pseudonymize: false)

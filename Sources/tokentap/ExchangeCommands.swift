@@ -34,6 +34,9 @@ struct ImportCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Session name (default: the file name without extension).", valueName: "NAME"))
     var session: String?
 
+    @Option(name: .customLong("profile"), help: ArgumentHelp("Add or override a provider profile (JSON, the format of the built-in ones; repeatable; after the home's profiles/*.json).", valueName: "FILE"))
+    var profiles: [String] = []
+
     @OptionGroup var homeOptions: HomeOptions
 
     func run() async throws {
@@ -52,6 +55,7 @@ struct ImportCommand: AsyncParsableCommand {
             throw CLIFailure.runtime("\(file): \(error); nothing was imported (fix that entry or export the HAR again)")
         }
         let home = try homeOptions.resolve()
+        let profiles = try loadProfiles(home: home, files: self.profiles)
         let store: ExchangeStore
         do { store = try ExchangeStore(path: home.database) } catch {
             throw CLIFailure.runtime("cannot open the recordings database \(home.database.path): \(error)")
@@ -60,7 +64,10 @@ struct ImportCommand: AsyncParsableCommand {
             throw CLIFailure.usage("session '\(name)' already exists: choose another name with --session NAME (or `tokentap delete --session \(name)`)")
         }
         let redactor = try loadRedactor(home)
-        let processor = CaptureProcessor(redactor: redactor, keepSecrets: false, maxBody: 1 << 24)
+        let processor = CaptureProcessor(redactor: redactor, keepSecrets: false, maxBody: 1 << 24, profiles: profiles)
+        do { try store.recordProfiles(sessionProfiles(profiles), session: name) } catch {
+            throw CLIFailure.runtime("cannot write to \(home.database.path): \(error)")
+        }
         // Oldest first (stable for equal times), as the live pipeline sees traffic.
         let ordered = entries.enumerated().sorted { a, b in
             a.element.exchange.started != b.element.exchange.started

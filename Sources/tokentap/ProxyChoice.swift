@@ -61,7 +61,9 @@ struct ProxyChoice {
                 database: proxyHome.database, caFile: CertificatePaths(home: proxyHome).caCertificate)
         }
         let config = try options.configuration(defaultListen: "127.0.0.1:0")
-        let proxy = try await RunningProxy.start(config: config, home: home, keepSecrets: options.keepSecrets, announce: false)
+        let profiles = try loadProfiles(home: home, files: options.profiles)
+        let proxy = try await RunningProxy.start(config: config, home: home, keepSecrets: options.keepSecrets, profiles: profiles,
+                                                 announce: false)
         warn("tokentap: proxy on \(proxy.address), session \(config.session), recording to \(home.database.path)")
         return ProxyChoice(running: proxy, address: proxy.address, session: config.session, intercept: config.interceptPatterns,
                            database: home.database, caFile: proxy.paths.caCertificate)

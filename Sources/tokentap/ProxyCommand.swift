@@ -4,7 +4,9 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import OAuthDiagnosis
 import ProxyServer
+import Recording
 import TokentapCore
 
 /// The options `proxy` and `run` share (design.md, "Command line").
@@ -42,10 +44,13 @@ struct ProxyOptions: ParsableArguments {
     @Flag(name: .customLong("insecure-upstream"), help: "Do NOT verify upstream certificates (printed on every line it affects).")
     var insecureUpstream = false
 
+    @Option(name: .customLong("profile"), help: ArgumentHelp("Add or override a provider profile (JSON, the format of the built-in ones; repeatable; after the home's profiles/*.json).", valueName: "FILE"))
+    var profiles: [String] = []
+
     /// True when any proxy option was given (`run` then starts its own proxy instead of attaching).
     var isSpecified: Bool {
         listen != nil || !intercept.isEmpty || !mapRemote.isEmpty || !upstreamCA.isEmpty || session != nil || maxBody != nil
-            || keepSecrets || upstreamTimeout != nil || clientTimeout != nil || allowRemote || insecureUpstream
+            || keepSecrets || upstreamTimeout != nil || clientTimeout != nil || allowRemote || insecureUpstream || !profiles.isEmpty
     }
 
     /// Validates every option and builds the proxy configuration. Bad values: `CLIFailure.usage`.
@@ -107,6 +112,24 @@ struct ProxyOptions: ParsableArguments {
     }
 }
 
+/// The provider profiles in force where findings are computed (`proxy`, `run`, `browser`, `import`):
+/// the built-in ones, then the home's `profiles/*.json` (by name), then each `--profile FILE` in
+/// order. A file that cannot be used is a usage error (exit 2) naming the file, the field and (for a
+/// syntax error) the line.
+func loadProfiles(home: Home, files: [String]) throws -> [ProviderProfile] {
+    let homeFiles = ProfileLoader.files(inFolder: home.url.appendingPathComponent("profiles", isDirectory: true).path)
+    do {
+        return try ProfileLoader.load(files: homeFiles + files)
+    } catch let error as ProfileFileError {
+        throw CLIFailure.usage(error.description)
+    }
+}
+
+/// The profiles as the store records them for a session.
+func sessionProfiles(_ profiles: [ProviderProfile]) -> [SessionProfile] {
+    profiles.map { SessionProfile(name: $0.name, origin: $0.origin, overrides: $0.overrides) }
+}
+
 /// Prints to stderr.
 func warn(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
@@ -123,9 +146,10 @@ struct ProxyCommand: AsyncParsableCommand {
     func run() async throws {
         let config = try options.configuration(defaultListen: "127.0.0.1:8877")
         let home = try homeOptions.resolve()
+        let profiles = try loadProfiles(home: home, files: options.profiles)
         let signals = TerminationSignals.install()
         let running = try await RunningProxy.start(config: config, home: home, keepSecrets: options.keepSecrets,
-                                                   announce: true, writeStateFile: true)
+                                                   profiles: profiles, announce: true, writeStateFile: true)
         await signals.wait()
         await running.stop()
     }
@@ -161,8 +185,8 @@ final class RunningProxy: Sendable {
     /// - Throws: `CLIFailure.usage` (exit 2) when the CA's name constraints do not permit an
     ///   `--intercept` pattern (`CertificatePaths.authority(for:)`); a CA without constraints gets
     ///   one warning line on stderr instead.
-    static func start(config: ProxyConfiguration, home: Home, keepSecrets: Bool, announce: Bool,
-                      writeStateFile: Bool = false) async throws -> RunningProxy {
+    static func start(config: ProxyConfiguration, home: Home, keepSecrets: Bool, profiles: [ProviderProfile],
+                      announce: Bool, writeStateFile: Bool = false) async throws -> RunningProxy {
         let paths = CertificatePaths(home: home)
         // Exit 2 when the CA cannot sign for an --intercept pattern (name constraints).
         let (authority, created) = try paths.authority(for: config)
@@ -171,7 +195,7 @@ final class RunningProxy: Sendable {
         logger.logLevel = ProcessInfo.processInfo.environment["TOKENTAP_DEBUG"] != nil ? .debug : .notice
         let pipeline = try CapturePipeline(home: home, paths: paths, session: config.session, keepSecrets: keepSecrets,
                                            insecureUpstream: config.insecureUpstream, echo: announce,
-                                           maxBody: config.maxBody, logger: logger)
+                                           maxBody: config.maxBody, profiles: profiles, logger: logger)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let server: ProxyServer
         let bound: SocketAddress
@@ -215,6 +239,9 @@ final class RunningProxy: Sendable {
             }
             if config.insecureUpstream { print("WARNING: --insecure-upstream: upstream certificates are NOT verified") }
             if keepSecrets { print("WARNING: --keep-secrets: raw secrets are stored in \(home.database.path); exports stay redacted") }
+            for p in profiles where p.origin != "built-in" || !p.overrides.isEmpty {
+                print("profile: \(p.name) from \(p.origin == "built-in" ? Set(p.overrides.values).sorted().joined(separator: ", ") + " (over the built-in one)" : p.origin)")
+            }
             print("recording to \(home.database.path)")
             print("session: \(config.session)")
             print("listening on \(address)")
