@@ -141,8 +141,32 @@ struct StoreTests {
             #expect(indexes.contains(index), "missing index \(index)")
         }
         #expect(journal == "wal")
-        #expect(migrations == ["v1-exchange", "v2-session-status-index", "v3-websocket"])
+        #expect(migrations == ["v1-exchange", "v2-session-status-index", "v3-websocket", "v4-session-profiles"])
         #expect(columns.contains("websocket") && columns.contains("websocket_key"))
+    }
+
+    /// Issue 24: the provider profiles in force are recorded per session, replaced by name, read
+    /// back in name order, and deleted with the session.
+    @Test func sessionProfilesAreRecordedPerSession() async throws {
+        let home = try TempHome()
+        defer { home.cleanup() }
+        let store = try ExchangeStore(path: home.database)
+        try await store.insert([sample(session: "s1"), sample(session: "s2")])
+        let miro = SessionProfile(name: "Miro", origin: "built-in", overrides: ["codeLifetime": "/home/me/profiles/miro.json"])
+        let acme = SessionProfile(name: "Acme", origin: "/tmp/acme.json", overrides: [:])
+        try store.recordProfiles([miro, acme], session: "s1")
+        try store.recordProfiles([SessionProfile(name: "Miro", origin: "built-in", overrides: [:])], session: "s2")
+        #expect(try store.profiles(session: "s1") == [acme, miro])
+        #expect(try store.profiles(session: "s2") == [SessionProfile(name: "Miro", origin: "built-in", overrides: [:])])
+        // Recording again replaces a profile of the same name.
+        try store.recordProfiles([SessionProfile(name: "Acme", origin: "/tmp/acme2.json", overrides: [:])], session: "s1")
+        #expect(try store.profiles(session: "s1").first?.origin == "/tmp/acme2.json")
+        // A read-only opener sees them; deleting the session deletes them.
+        let reader = try ExchangeStore.openReadOnly(path: home.database)
+        #expect(try reader.profiles(session: "s1").count == 2)
+        try store.deleteSession("s1")
+        #expect(try store.profiles(session: "s1").isEmpty)
+        #expect(try store.profiles(session: "s2").count == 1)
     }
 
     /// A `websocket` row is written at the 101 and written again at close: the second write
