@@ -11,11 +11,21 @@ public enum BuiltInProfiles {
     /// Every built-in provider profile's JSON, in the order hosts are matched.
     public static let providers: [String] = [miro, atlassian, github, slack, google, entra, okta]
 
-    /// Decodes a built-in profile; a built-in that does not decode is a programming error caught
-    /// by the test suite (`ProfileTests`), so this traps rather than run with a missing provider.
+    /// Decodes a built-in profile: Miro and generic are complete; the other providers' JSON gives
+    /// only what differs from the generic profile and is read as a user's file is read
+    /// (``ProfileLoader/merge(_:over:)``). A built-in that does not decode is a programming error
+    /// caught by the test suite (`ProfileTests`), so this traps rather than run without a provider.
     static func decode(_ json: String) -> ProviderProfile {
-        do { return try JSONDecoder().decode(ProviderProfile.self, from: Data(json.utf8)) }
-        catch { preconditionFailure("built-in profile does not decode: \(error)") }
+        do {
+            let data = Data(json.utf8)
+            if let full = try? JSONDecoder().decode(ProviderProfile.self, from: data) { return full }
+            guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+                preconditionFailure("built-in profile is not a JSON object")
+            }
+            return try ProfileLoader.merge(object, over: ProviderProfile.generic)
+        } catch {
+            preconditionFailure("built-in profile does not decode: \(error)")
+        }
     }
 
     /// RFC 6749 §5.2's error body, plus Slack's `{"ok": false}` (oauth-rules.md).
@@ -100,21 +110,21 @@ public enum BuiltInProfiles {
         }
         """
 
+    /// The fields the named providers share that differ from the generic profile: code lifetime
+    /// unknown (the facts table gives none), RFC 6749's error envelope only.
+    static let providerDefaults = """
+        "codeLifetime": null, "errorEnvelopes": [\(rfcEnvelope)]
+        """
+
     /// Atlassian (`auth.atlassian.com`): JSON body accepted at `/oauth/token`; refresh tokens rotate;
-    /// `offline_access` scope needed for a refresh token.
+    /// `offline_access` scope needed for a refresh token. (The named providers' profiles give only
+    /// what differs from the generic profile, as a user's file does.)
     public static let atlassian = """
         {
-          "name": "Atlassian",
-          "hosts": ["auth.atlassian.com"], "authorizeEndpoints": [],
-          "tokenEndpoints": ["https://auth.atlassian.com/oauth/token"],
-          "tokenPathHints": ["/oauth/token"], "apiHosts": [], "apiPathPrefixes": [],
-          "codeLifetime": null, "accessTokenLifetime": null, "refreshTokenLifetime": null,
-          "rotatesRefreshTokens": true, "refreshTokenRequirement": "the offline_access scope",
-          "queryParameters": "discouraged", "splitParameters": "discouraged",
-          "acceptsJSONBody": true, "requiresGrantType": true, "requiresClientSecret": false, "requiresRedirectURI": false,
-          "supportsPKCE": true, "decimalClientIDs": false, "rejectsMultipleClientAuth": false,
-          "grantTypes": \(rfcGrants), "extraParameters": "discouraged", "tokenParameters": [],
-          "errorEnvelopes": [\(rfcEnvelope)], "errorsWithHTTP200": false, "errorCodes": [], "scopeRules": [], "docs": {}
+          "name": "Atlassian", "hosts": ["auth.atlassian.com"],
+          "tokenEndpoints": ["https://auth.atlassian.com/oauth/token"], "tokenPathHints": ["/oauth/token"],
+          "acceptsJSONBody": true, "rotatesRefreshTokens": true, "refreshTokenRequirement": "the offline_access scope",
+          \(providerDefaults)
         }
         """
 
@@ -122,43 +132,27 @@ public enum BuiltInProfiles {
     /// HTTP 200 (`error=bad_verification_code`, form or JSON by `Accept`).
     public static let github = """
         {
-          "name": "GitHub",
-          "hosts": ["github.com"], "authorizeEndpoints": [],
-          "tokenEndpoints": ["https://github.com/login/oauth/access_token"],
-          "tokenPathHints": ["/login/oauth/access_token"], "apiHosts": [], "apiPathPrefixes": [],
-          "codeLifetime": null, "accessTokenLifetime": null, "refreshTokenLifetime": null,
-          "rotatesRefreshTokens": false, "refreshTokenRequirement": null,
-          "queryParameters": "discouraged", "splitParameters": "discouraged",
-          "acceptsJSONBody": false, "requiresGrantType": false, "requiresClientSecret": false, "requiresRedirectURI": false,
-          "supportsPKCE": true, "decimalClientIDs": false, "rejectsMultipleClientAuth": false,
-          "grantTypes": \(rfcGrants), "extraParameters": "discouraged", "tokenParameters": [],
-          "errorEnvelopes": [\(rfcEnvelope)], "errorsWithHTTP200": true,
+          "name": "GitHub", "hosts": ["github.com"],
+          "tokenEndpoints": ["https://github.com/login/oauth/access_token"], "tokenPathHints": ["/login/oauth/access_token"],
+          "requiresGrantType": false, "errorsWithHTTP200": true,
           "errorCodes": [{"code": "bad_verification_code", "meaning": "the code is wrong or expired", "cause": null}],
-          "scopeRules": [], "docs": {}
+          \(providerDefaults)
         }
         """
 
-    /// Slack (`slack.com/api/oauth.v2.access`): credentials in the body or Basic; errors with HTTP 200
-    /// `{"ok":false,"error":…}` (`invalid_code`, `bad_redirect_uri`, `code_already_used`).
+    /// Slack (`slack.com/api/oauth.v2.access`): credentials in the body or Basic (as RFC 6749); errors
+    /// with HTTP 200 `{"ok":false,"error":…}` (`invalid_code`, `bad_redirect_uri`, `code_already_used`).
     public static let slack = """
         {
-          "name": "Slack",
-          "hosts": ["slack.com"], "authorizeEndpoints": [],
-          "tokenEndpoints": ["https://slack.com/api/oauth.v2.access"],
-          "tokenPathHints": ["oauth.v2.access"], "apiHosts": [], "apiPathPrefixes": [],
-          "codeLifetime": null, "accessTokenLifetime": null, "refreshTokenLifetime": null,
-          "rotatesRefreshTokens": false, "refreshTokenRequirement": null,
-          "queryParameters": "discouraged", "splitParameters": "discouraged",
-          "acceptsJSONBody": false, "requiresGrantType": true, "requiresClientSecret": false, "requiresRedirectURI": false,
-          "supportsPKCE": true, "decimalClientIDs": false, "rejectsMultipleClientAuth": false,
-          "grantTypes": \(rfcGrants), "extraParameters": "discouraged", "tokenParameters": [],
-          "errorEnvelopes": [\(rfcEnvelope)], "errorsWithHTTP200": true,
+          "name": "Slack", "hosts": ["slack.com"],
+          "tokenEndpoints": ["https://slack.com/api/oauth.v2.access"], "tokenPathHints": ["oauth.v2.access"],
+          "errorsWithHTTP200": true,
           "errorCodes": [
             {"code": "invalid_code", "meaning": "the code is not valid", "cause": null},
             {"code": "bad_redirect_uri", "meaning": "the redirect_uri does not match", "cause": "redirect-uri-mismatch"},
             {"code": "code_already_used", "meaning": "the code was already exchanged", "cause": "code-reused"}
           ],
-          "scopeRules": [], "docs": {}
+          \(providerDefaults)
         }
         """
 
@@ -167,38 +161,23 @@ public enum BuiltInProfiles {
     /// (7-day refresh tokens apply to apps in testing only, which the wire does not show: not a lifetime here.)
     public static let google = """
         {
-          "name": "Google",
-          "hosts": ["oauth2.googleapis.com"], "authorizeEndpoints": [],
-          "tokenEndpoints": ["https://oauth2.googleapis.com/token"],
-          "tokenPathHints": ["/token"], "apiHosts": [], "apiPathPrefixes": [],
-          "codeLifetime": null, "accessTokenLifetime": null, "refreshTokenLifetime": null,
-          "rotatesRefreshTokens": false,
+          "name": "Google", "hosts": ["oauth2.googleapis.com"],
+          "tokenEndpoints": ["https://oauth2.googleapis.com/token"], "tokenPathHints": ["/token"],
           "refreshTokenRequirement": "access_type=offline on the authorize request (and prompt=consent to get it again)",
-          "queryParameters": "discouraged", "splitParameters": "discouraged",
-          "acceptsJSONBody": false, "requiresGrantType": true, "requiresClientSecret": false, "requiresRedirectURI": false,
-          "supportsPKCE": true, "decimalClientIDs": false, "rejectsMultipleClientAuth": false,
-          "grantTypes": \(rfcGrants), "extraParameters": "discouraged", "tokenParameters": [],
-          "errorEnvelopes": [\(rfcEnvelope)], "errorsWithHTTP200": false,
           "errorCodes": [{"code": "invalid_grant", "meaning": "the code or refresh token is expired, already used or revoked (7-day refresh tokens for apps in testing)", "cause": null}],
-          "scopeRules": [], "docs": {}
+          \(providerDefaults)
         }
         """
 
     /// Microsoft Entra (`login.microsoftonline.com/*/oauth2/v2.0/token`): AADSTS codes in
-    /// `error_description`; v1 (`/oauth2/token`) and v2.0 endpoints; `offline_access` for refresh tokens.
+    /// `error_description`; v1 (`/oauth2/token`, `resource`) and v2.0 (`scope`) endpoints;
+    /// `offline_access` for refresh tokens.
     public static let entra = """
         {
-          "name": "Microsoft Entra",
-          "hosts": ["login.microsoftonline.com"], "authorizeEndpoints": [],
+          "name": "Microsoft Entra", "hosts": ["login.microsoftonline.com"],
           "tokenEndpoints": ["https://login.microsoftonline.com/*/oauth2/v2.0/token", "https://login.microsoftonline.com/*/oauth2/token"],
-          "tokenPathHints": ["/oauth2/v2.0/token", "/oauth2/token"], "apiHosts": [], "apiPathPrefixes": [],
-          "codeLifetime": null, "accessTokenLifetime": null, "refreshTokenLifetime": null,
-          "rotatesRefreshTokens": false, "refreshTokenRequirement": "the offline_access scope",
-          "queryParameters": "discouraged", "splitParameters": "discouraged",
-          "acceptsJSONBody": false, "requiresGrantType": true, "requiresClientSecret": false, "requiresRedirectURI": false,
-          "supportsPKCE": true, "decimalClientIDs": false, "rejectsMultipleClientAuth": false,
-          "grantTypes": \(rfcGrants), "extraParameters": "discouraged", "tokenParameters": ["scope"],
-          "errorEnvelopes": [\(rfcEnvelope)], "errorsWithHTTP200": false,
+          "tokenPathHints": ["/oauth2/v2.0/token", "/oauth2/token"],
+          "refreshTokenRequirement": "the offline_access scope", "tokenParameters": ["scope"],
           "errorCodes": [
             {"code": "AADSTS50011", "meaning": "the redirect URI does not match", "cause": "redirect-uri-mismatch"},
             {"code": "AADSTS54005", "meaning": "the code was already redeemed", "cause": "code-reused"},
@@ -210,24 +189,17 @@ public enum BuiltInProfiles {
             {"code": "AADSTS9002326", "meaning": "a code issued to a Web redirect URI must be redeemed without an Origin header (cross-origin redemption of a SPA code)", "cause": "spa-origin-required", "originHeader": "forbidden"},
             {"code": "AADSTS700082", "meaning": "the refresh token expired", "cause": "refresh-token-expired"}
           ],
-          "scopeRules": [], "docs": {}
+          \(providerDefaults)
         }
         """
 
     /// Okta: exactly one client authentication method per request ("Cannot supply multiple client
-    /// credentials"). The table names no host: `*.okta.com` (Okta's org domains) is assumed.
+    /// credentials"). The table names no host: `*.okta.com` (Okta's org domains) is assumed; token
+    /// endpoints are recognised as on generic hosts, and so is the code lifetime (RFC 6749's 10 minutes).
     public static let okta = """
         {
-          "name": "Okta",
-          "hosts": ["*.okta.com"], "authorizeEndpoints": [], "tokenEndpoints": [],
-          "tokenPathHints": ["/token"], "apiHosts": [], "apiPathPrefixes": [],
-          "codeLifetime": 600, "accessTokenLifetime": null, "refreshTokenLifetime": null,
-          "rotatesRefreshTokens": false, "refreshTokenRequirement": null,
-          "queryParameters": "discouraged", "splitParameters": "discouraged",
-          "acceptsJSONBody": false, "requiresGrantType": true, "requiresClientSecret": false, "requiresRedirectURI": false,
-          "supportsPKCE": true, "decimalClientIDs": false, "rejectsMultipleClientAuth": true,
-          "grantTypes": \(rfcGrants), "extraParameters": "discouraged", "tokenParameters": [],
-          "errorEnvelopes": [\(rfcEnvelope)], "errorsWithHTTP200": false, "errorCodes": [], "scopeRules": [], "docs": {}
+          "name": "Okta", "hosts": ["*.okta.com"], "rejectsMultipleClientAuth": true,
+          "errorEnvelopes": [\(rfcEnvelope)]
         }
         """
 }

@@ -58,12 +58,9 @@ public enum ProfileLoader {
             }
             let existing = providers.firstIndex { $0.name == name }
             let base = existing.map { providers[$0] } ?? generic
-            var merged = try encodeObject(base)
-            for (k, v) in object { merged[k] = v }
             var profile: ProviderProfile
             do {
-                let json = try JSONSerialization.data(withJSONObject: merged)
-                profile = try JSONDecoder().decode(ProviderProfile.self, from: json)
+                profile = try merge(object, over: base)
             } catch let error as DecodingError {
                 throw ProfileFileError(file: file, field: fieldPath(error), line: nil, reason: reason(error))
             }
@@ -98,9 +95,17 @@ public enum ProfileLoader {
         return names.filter { $0.hasSuffix(".json") }.sorted().map { folder + "/" + $0 }
     }
 
-    private static func encodeObject(_ p: ProviderProfile) throws -> [String: Any] {
-        let data = try JSONEncoder().encode(p)
-        return (try JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
+    /// `base` with the fields of `object` (a profile file's JSON object) put in its place, decoded
+    /// as a profile. `origin` and `overrides` are `base`'s.
+    /// - Throws: `DecodingError` for a field of the wrong type or value.
+    static func merge(_ object: [String: Any], over base: ProviderProfile) throws -> ProviderProfile {
+        let encoded = try JSONEncoder().encode(base)
+        var merged = (try JSONSerialization.jsonObject(with: encoded) as? [String: Any]) ?? [:]
+        for (k, v) in object { merged[k] = v }
+        var profile = try JSONDecoder().decode(ProviderProfile.self, from: try JSONSerialization.data(withJSONObject: merged))
+        profile.origin = base.origin
+        profile.overrides = base.overrides
+        return profile
     }
 
     /// `errorCodes[2].cause` from a coding path.
