@@ -17,7 +17,7 @@ public struct ProfileFileError: Error, Sendable, Hashable, CustomStringConvertib
         var s = "profile file \(file)"
         if let line { s += ", line \(line)" }
         if let field { s += ", field \(field)" }
-        return s + ": \(reason). Fix the file (the format is that of the built-in profiles: see `tokentap doctor --help`) or leave it out."
+        return s + ": \(reason). Fix the file (the format of the built-in profiles, README, section Provider profiles) or leave it out."
     }
 }
 
