@@ -144,15 +144,17 @@ enum DiagnosisRules {
         CatalogRule("provider-error", [.token, .api, .authorize, .callback, .redirect], stage: .providerMessage) { $0.providerErrorRule() },
     ]
 
-    /// The findings of every rule that looks at the observation at `position` of `index`, stage by
-    /// stage (each stage sees the findings of the stages before it), in list order.
-    static func judge(_ index: FlowIndex, position: Int) -> [Finding] {
+    /// The findings of every rule of `rules` (default: ``all``) that looks at the observation at
+    /// `position` of `index`, stage by stage (each stage sees the findings of the stages before it),
+    /// in list order. The order inside a stage changes only the order of the findings (a test
+    /// judges with the list reversed).
+    static func judge(_ index: FlowIndex, position: Int, rules: [any DiagnosisRule] = all) -> [Finding] {
         let o = index.observations[position]
         var found: [Finding] = []
         var context = RuleContext(index: index, position: position)
         for stage in RuleStage.allCases {
             context.prior = found
-            for rule in all where rule.stage == stage && rule.looks(at: o) {
+            for rule in rules where rule.stage == stage && rule.looks(at: o) {
                 found += rule.findings(context)
             }
         }
