@@ -147,8 +147,13 @@ final class HTTPRelayHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         if let parse = error as? HTTPParserError {
-            env.recordClientError(reason: "malformed request: \(parse)", host: origin?.host ?? "", port: origin?.port ?? 0,
-                                  scheme: origin == nil ? "http" : "https", clientAddress: clientAddress)
+            // A refused head (nothing of it relayed) is recorded with what the client sent; a
+            // request part refused mid-flight ends that flight's own row.
+            if case .idle = machine.state {
+                env.recordClientError(reason: "malformed request: \(parse)", kind: .malformed, host: origin?.host ?? "",
+                                      port: origin?.port ?? 0, scheme: origin == nil ? "http" : "https", clientAddress: clientAddress,
+                                      refused: rawHead(context)?.refusedRequest)
+            }
             perform(machine.malformedRequest("\(parse)"))
             return
         }
@@ -171,7 +176,14 @@ final class HTTPRelayHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
             perform(machine.responseBody(buffer))
         case .end(let trailers):
             perform(machine.responseEnd(trailers))
+            // Answered, nothing in flight: what the client sends next is a new head.
+            if case .idle = machine.state, let context { rawHead(context)?.reset() }
         }
+    }
+
+    /// The copy of the client's bytes in front of this relay's request decoder.
+    private func rawHead(_ context: ChannelHandlerContext) -> RawHeadRecorder? {
+        try? context.pipeline.syncOperations.handler(type: RawHeadRecorder.self)
     }
 
     func upstreamReadComplete() {
@@ -277,8 +289,8 @@ final class HTTPRelayHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
             lastWrite = context.writeAndFlush(wrapOutboundOut(.end(trailers)))
         case .answer(let answer):
             writeAnswer(answer, context: context)
-        case .recordClientError(let reason, let method, let target):
-            env.recordClientError(reason: reason, host: "", port: 0, scheme: "http", clientAddress: clientAddress,
+        case .recordClientError(let reason, let kind, let method, let target):
+            env.recordClientError(reason: reason, kind: kind, host: "", port: 0, scheme: "http", clientAddress: clientAddress,
                                   method: method, target: target)
         case .warn(let message):
             env.logger.warning("\(message)")
@@ -289,10 +301,10 @@ final class HTTPRelayHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
             }
         case .closeUpstream:
             if let conn = upstream { upstream = nil; dropUpstream(conn) }
-        case .finishCapture(let error):
+        case .finishCapture(let error, let kind):
             if let builder = capture {
                 capture = nil
-                env.sink?.capture(builder.exchange(error: error, end: .now()))
+                env.sink?.capture(builder.exchange(error: error, errorKind: kind, end: .now()))
             }
         case .dropCapture:
             capture = nil
