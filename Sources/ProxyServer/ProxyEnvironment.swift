@@ -123,7 +123,7 @@ final class ProxyEnvironment: @unchecked Sendable {
         } else if encryptedAlert.contains(where: text.contains) {
             kind = .tls
             reason = "client \(clientAddress ?? "?") aborted the TLS handshake for \(host) after receiving tokentap's certificate: most likely it does not trust tokentap's CA; run `tokentap ca` for how to trust it"
-        } else if error == .uncleanShutdown || text.contains("EOF during handshake") {
+        } else if error == .uncleanShutdown || error.endedByEOF {
             kind = .truncated
             reason = "client \(clientAddress ?? "?") closed the connection during the TLS handshake for \(host): \(text)"
         } else if notTLS.contains(where: text.contains) {
@@ -147,5 +147,13 @@ final class ProxyEnvironment: @unchecked Sendable {
                                host: host, port: port, method: "CONNECT", target: "\(HostPort(host: host, port: port))",
                                request: MessageRecord(wireSize: bytesUp), response: MessageRecord(wireSize: bytesDown),
                                error: error, errorKind: errorKind, keepsSecrets: false))
+    }
+}
+
+extension NIOSSLError {
+    /// The peer closed the connection during the handshake (NIOSSL's own error, typed).
+    var endedByEOF: Bool {
+        if case .handshakeFailed(.sslError(let stack)) = self { return stack.contains(.eofDuringHandshake) }
+        return false
     }
 }

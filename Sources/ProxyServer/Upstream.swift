@@ -293,6 +293,8 @@ struct ProxyFailure: Equatable {
             return "upstream \(name) presented a certificate that does not match \(host): \(error)"
         case ChannelError.ioOnClosedChannel, ChannelError.eof, NIOSSLError.uncleanShutdown:
             return "upstream \(name) closed the connection during the TLS handshake (is it a TLS server on that port?)"
+        case let error as NIOSSLError where error.endedByEOF:
+            return "upstream \(name) closed the connection during the TLS handshake (is it a TLS server on that port?)"
         case let error as IOError:
             return "upstream \(name) reset the connection during the TLS handshake (\(error.description))"
         case let error as NIOSSLError:
