@@ -34,6 +34,8 @@ final class ConnectHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let env: ProxyEnvironment
     private let decoder: ByteToMessageHandler<HTTPRequestDecoder>
     private var remoteAddress: String?
+    /// The connection was closed after `--client-timeout` of silence.
+    private var closedForIdleness = false
 
     init(env: ProxyEnvironment, decoder: ByteToMessageHandler<HTTPRequestDecoder>) {
         self.env = env
@@ -113,6 +115,7 @@ final class ConnectHandler: ChannelInboundHandler, RemovableChannelHandler {
         if state == .idle || state == .done,
            event is IdleStateHandler.IdleStateEvent || event is ChannelShouldQuiesceEvent
             || (event as? ChannelEvent) == .inputClosed {
+            if event is IdleStateHandler.IdleStateEvent { closedForIdleness = true }
             context.close(promise: nil)
             return
         }
@@ -124,8 +127,9 @@ final class ConnectHandler: ChannelInboundHandler, RemovableChannelHandler {
             context.fireErrorCaught(error)
             return
         }
-        if error is HTTPParserError, state == .idle {
-            reject(context: context, reason: "malformed HTTP request (\(error))", uri: "", kind: .malformed,
+        if let parse = error as? HTTPParserError, state == .idle {
+            let (reason, kind) = HTTPRelayHandler.refusal(parse, closedForIdleness: closedForIdleness)
+            reject(context: context, reason: kind == .malformed ? "malformed HTTP request (\(error))" : reason, uri: "", kind: kind,
                    refused: rawHead(context)?.refusedRequest)
         } else {
             context.close(promise: nil)

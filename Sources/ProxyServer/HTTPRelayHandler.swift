@@ -44,6 +44,8 @@ final class HTTPRelayHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
     /// The last write to the client, so that a close waits for it.
     private var lastWrite: EventLoopFuture<Void>?
     private var closed = false
+    /// The proxy closed the connection after `--client-timeout` of silence.
+    private var closedForIdleness = false
     /// Set once the client's TLS handshake completed (TLS mode); failures before it are recorded.
     private var handshakeCompleted = false
     /// An upgraded connection: its counts, the row written at the 101, and its glue.
@@ -132,7 +134,9 @@ final class HTTPRelayHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         switch event {
         case let idle as IdleStateHandler.IdleStateEvent where idle == .read:
-            perform(machine.clientIdle())
+            let actions = machine.clientIdle()
+            if actions.contains(.closeClient) { closedForIdleness = true }
+            perform(actions)
         case is ChannelShouldQuiesceEvent:
             perform(machine.closeRequested())
         case let event as TLSUserEvent:
@@ -150,7 +154,8 @@ final class HTTPRelayHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
             // A refused head (nothing of it relayed) is recorded with what the client sent; a
             // request part refused mid-flight ends that flight's own row.
             if case .idle = machine.state {
-                env.recordClientError(reason: "malformed request: \(parse)", kind: .malformed, host: origin?.host ?? "",
+                let (reason, kind) = Self.refusal(parse, closedForIdleness: closedForIdleness)
+                env.recordClientError(reason: reason, kind: kind, host: origin?.host ?? "",
                                       port: origin?.port ?? 0, scheme: origin == nil ? "http" : "https", clientAddress: clientAddress,
                                       refused: rawHead(context)?.refusedRequest)
             }
@@ -179,6 +184,15 @@ final class HTTPRelayHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
             // Answered, nothing in flight: what the client sends next is a new head.
             if case .idle = machine.state, let context { rawHead(context)?.reset() }
         }
+    }
+
+    /// Why a request head was refused, and its kind: cut off by a close (`truncated`), by the
+    /// proxy after `--client-timeout` of silence (`timeout`), or not HTTP/1.1 (`malformed`).
+    static func refusal(_ parse: HTTPParserError, closedForIdleness: Bool) -> (reason: String, kind: ErrorKind) {
+        guard parse == .invalidEOFState else { return ("malformed request: \(parse)", .malformed) }
+        return closedForIdleness
+            ? ("client sent part of a request head, then nothing for --client-timeout: the proxy closed the connection", .timeout)
+            : ("client closed the connection in the middle of a request head", .truncated)
     }
 
     /// The copy of the client's bytes in front of this relay's request decoder.

@@ -480,10 +480,12 @@ struct RelayStateMachine {
         switch before {
         case .idle:
             return answer
+        // The request's head was read: its row is kept, with what went wrong (the client's fault,
+        // so no proxy-side kind).
         case .waitingForUpstream:
-            return [.dropCapture] + answer
+            return [.finishCapture(error: "client sent a malformed request part: \(reason)")] + answer
         case .streamingRequest:
-            return [.cancelTimeout, .closeUpstream, .dropCapture] + answer
+            return [.cancelTimeout, .closeUpstream, .finishCapture(error: "client sent a malformed request part: \(reason)")] + answer
         case .streamingResponse:
             return [.closeUpstream, .finishCapture(error: "client sent a malformed request part: \(reason)"), .closeClient]
         case .upgraded:

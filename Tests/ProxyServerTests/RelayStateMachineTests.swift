@@ -349,7 +349,8 @@ struct RelayStateMachineTests {
         var waiting = machine()
         _ = waiting.requestHead(head())
         let actions = waiting.malformedRequest("invalid chunk size")
-        #expect(actions.first == .dropCapture)
+        // The head was read: its row is kept with the reason, and no proxy-side kind (the client's fault).
+        #expect(actions.first == .finishCapture(error: "client sent a malformed request part: malformed HTTP request (invalid chunk size)"))
         #expect(actions.contains { if case .answer(let a) = $0 { return a.status == .badRequest } else { return false } })
         var streaming = machine()
         _ = sent(&streaming)
