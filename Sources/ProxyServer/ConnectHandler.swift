@@ -267,6 +267,11 @@ final class ConnectHandler: ChannelInboundHandler, RemovableChannelHandler {
                         try sync.addHandler(clientGlue, position: .after(self.decoder))
                         sync.removeHandler(self.decoder, promise: nil)
                         sync.removeHandler(context: context, promise: nil)
+                        // Bytes the client sent right behind the CONNECT reach the glue when the
+                        // decoder leaves (ByteToMessageHandler forwards them from a task of its
+                        // own), with no read-complete after them: flush them upstream after it.
+                        let pipeline = context.channel.pipeline
+                        context.eventLoop.execute { pipeline.fireChannelReadComplete() }
                     } catch {
                         context.close(promise: nil)
                     }

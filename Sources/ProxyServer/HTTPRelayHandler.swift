@@ -151,9 +151,10 @@ final class HTTPRelayHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         if let parse = error as? HTTPParserError {
-            // A refused head (nothing of it relayed) is recorded with what the client sent; a
-            // request part refused mid-flight ends that flight's own row.
-            if case .idle = machine.state {
+            // A refused head (nothing of it relayed) is recorded with what the client sent, also
+            // when the proxy closed for idleness (the decoder reports the head cut off at the
+            // close); a request part refused mid-flight ends that flight's own row.
+            if machine.state == .idle || (machine.state == .closing && closedForIdleness && capture == nil) {
                 let (reason, kind) = Self.refusal(parse, closedForIdleness: closedForIdleness)
                 env.recordClientError(reason: reason, kind: kind, host: origin?.host ?? "",
                                       port: origin?.port ?? 0, scheme: origin == nil ? "http" : "https", clientAddress: clientAddress,

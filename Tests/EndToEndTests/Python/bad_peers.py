@@ -20,6 +20,8 @@ import sys
 import threading
 import time
 
+from raw_client import read_until_quiet
+
 
 def read_head(conn):
     data = b""
@@ -44,77 +46,59 @@ def rst(conn):
         pass
 
 
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok"
+CUT = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789"  # declares 100 bytes, sends 10
+
+# Path -> (bytes sent, what happens next): keep (the connection serves the next request), notify
+# (TLS close_notify, then close), no-notify (TCP close under TLS, no close_notify), reset (RST),
+# drop (close as it is), wait (4 s of silence, past --upstream-timeout).
+RESPONSES = {
+    "/ok": (OK, "keep"),
+    "/reset-mid": (CUT, "reset"),
+    "/cl-long": (CUT, "notify"),
+    "/cl-long-no-notify": (CUT, "no-notify"),
+    "/cl-short": (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloEXTRA", "notify"),
+    "/no-cl-early": (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\npartial body", "no-notify"),
+    "/no-cl-notify": (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nwhole body", "notify"),
+    "/complete-no-notify": (b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ndone", "no-notify"),
+    "/bad-status": (b"HTTP/1.1 abc Broken\r\n\r\n", "drop"),
+    "/garbage": (b"this is not http at all\r\n\r\n", "drop"),
+    "/bad-chunk": (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n", "drop"),
+    "/slow": (b"", "wait"),
+    "/close-before-response": (b"", "notify"),
+    "/reset-before-response": (b"", "reset"),
+}
+
+
 def serve_path(conn, path):
     """One response by path. Returns False when the connection must not be reused."""
-    if path == "/ok":
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok")
-        return True
-    if path == "/reset-mid":
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
-        time.sleep(0.2)
-        rst(conn)
-        return False
-    if path == "/cl-long":  # declares 100, sends 10, closes with close_notify
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
-        time.sleep(0.2)
-        conn.unwrap().close()
-        return False
-    if path == "/cl-short":  # declares 5, sends 10
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloEXTRA")
-        time.sleep(0.2)
-        conn.unwrap().close()
-        return False
-    if path == "/no-cl-early":  # no framing, body ends at a close without close_notify
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\npartial body")
-        time.sleep(0.2)
-        rst_plain(conn)
-        return False
-    if path == "/no-cl-notify":  # no framing, body ends at a clean TLS close
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nwhole body")
-        time.sleep(0.2)
-        conn.unwrap().close()
-        return False
-    if path == "/complete-no-notify":  # a complete response, then a TCP close without close_notify
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ndone")
-        time.sleep(0.2)
-        rst_plain(conn)
-        return False
-    if path == "/bad-status":
-        conn.sendall(b"HTTP/1.1 abc Broken\r\n\r\n")
-        return False
-    if path == "/garbage":
-        conn.sendall(b"this is not http at all\r\n\r\n")
-        return False
-    if path == "/slow":
-        time.sleep(4)
-        return False
-    if path == "/bad-chunk":
-        conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n")
-        time.sleep(0.5)
-        return False
     if path == "/endless-chunked":
-        conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
-        chunk = b"%x\r\n" % 65536 + b"x" * 65536 + b"\r\n"
-        deadline = time.monotonic() + 20
-        try:
-            while time.monotonic() < deadline:  # bounded in time; stops when the proxy goes away
-                conn.sendall(chunk)
-        except OSError:
-            pass
+        endless_chunked(conn)
         return False
-    if path == "/close-before-response":
+    data, then = RESPONSES.get(path, (b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", "keep"))
+    conn.sendall(data)
+    if then == "keep":
+        return True
+    time.sleep(4 if then == "wait" else 0.2)
+    if then == "notify":
         conn.unwrap().close()
-        return False
-    if path == "/reset-before-response":
+    elif then == "no-notify":
         rst_plain(conn)
-        return False
-    if path == "/cl-long-no-notify":
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
-        time.sleep(0.2)
-        rst_plain(conn)
-        return False
-    conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
-    return True
+    elif then == "reset":
+        rst(conn)
+    return False
+
+
+def endless_chunked(conn):
+    """A chunked body that never ends: 64 KiB chunks until the proxy goes away (at most 20 s)."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+    chunk = b"%x\r\n" % 65536 + b"x" * 65536 + b"\r\n"
+    deadline = time.monotonic() + 20
+    try:
+        while time.monotonic() < deadline:
+            conn.sendall(chunk)
+    except OSError:
+        pass
 
 
 def rst_plain(conn):
@@ -211,7 +195,6 @@ def client(mode, port, root, host, how, wait):
     """Sends stdin's bytes through the proxy as `how` says; reads until close or `wait` s of silence."""
     request = sys.stdin.buffer.read()
     sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-    received = b""
     if mode in ("tls", "connect-raw"):
         sock.sendall(f"CONNECT {host}:443 HTTP/1.1\r\nHost: {host}:443\r\n\r\n".encode())
         answer = b""
@@ -238,20 +221,10 @@ def client(mode, port, root, host, how, wait):
             return 0
     except OSError:
         pass
-    sock.settimeout(wait)
-    closed = False
-    while True:
-        try:
-            chunk = sock.recv(65536)
-        except (socket.timeout, TimeoutError):
-            break
-        except (OSError, ssl.SSLError):
-            closed = True
-            break
-        if not chunk:
-            closed = True
-            break
-        received += chunk
+    try:
+        received, closed = read_until_quiet(sock, wait)
+    except OSError:
+        received, closed = b"", True
     print(json.dumps({"received": received[:2000].decode("latin-1"), "closed": closed}))
     return 0
 
