@@ -321,8 +321,6 @@ final class HTTPRelayHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
                 capture = nil
                 env.sink?.capture(builder.exchange(error: error, errorKind: kind, end: .now()))
             }
-        case .dropCapture:
-            capture = nil
         case .closeClient:
             context.flush()
             if let lastWrite {

@@ -16,23 +16,25 @@ import TokentapCore
 /// | idle | requestHead (origin-form to the plain proxy) | closing | recordClientError, answer 400, closeClient |
 /// | waitingForUpstream | checkOutMissed | = | connect |
 /// | waitingForUpstream | upstreamReady | streamingRequest | useUpstream, forward (buffered parts), startTimeout if complete, readClient if withheld |
-/// | waitingForUpstream | upstreamConnectFailed | closing | answer 502/504, finishCapture (error), closeClient |
+/// | waitingForUpstream | upstreamConnectFailed | closing | answer 502/504, finishCapture (error, kind connect/tls/timeout), closeClient |
 /// | streamingRequest | requestBody, requestEnd | = | forward; startTimeout at the end |
 /// | streamingRequest | responseHead 1xx (not 101) | = | sendInterim |
 /// | streamingRequest | responseHead 101 to an upgrade request to an intercepted host | streamingResponse (switching) | cancelTimeout, sendHead (as received) |
 /// | streamingRequest | responseHead | streamingResponse | cancelTimeout, sendHead (`Connection: close` after an upgrade request) |
 /// | streamingRequest | upstreamClosed, pooled connection, idempotent, nothing received | waitingForUpstream | closeUpstream, connect (once) |
-/// | streamingRequest | upstreamClosed/Failed, responseTimeout | closing | closeUpstream, answer 502/504, finishCapture (error), closeClient |
+/// | streamingRequest | upstreamClosed/Failed, responseTimeout | closing | closeUpstream, answer 502/504, finishCapture (error, kind connect/timeout/malformed), closeClient |
 /// | streamingResponse | responseBody | = | sendBody |
 /// | streamingResponse (switching) | responseEnd | upgraded | sendEnd, recordUpgrade, startUpgradedRelay |
 /// | streamingResponse | responseEnd, both sides keep-alive | idle | returnUpstream, finishCapture, sendEnd |
 /// | streamingResponse | responseEnd, otherwise | closing | closeUpstream, finishCapture, sendEnd, closeClient |
-/// | streamingResponse | upstreamClosed/Failed (reset mid-response) | closing | closeUpstream, finishCapture (error), closeClient |
+/// | streamingResponse | upstreamClosed/Failed (reset mid-response) | closing | closeUpstream, finishCapture (error, kind truncated, or malformed for bad framing), closeClient |
 /// | in flight | clientClosed | closing | closeUpstream, finishCapture (error) |
 /// | upgraded | upgradedClosed (either side, or clientClosed/upstreamClosed/upstreamFailed) | closing | finishUpgrade (closed by, error) |
 /// | upgraded | readRequested, responseHead/Body/End, requestBody/End, responseTimeout | = | none (the glue relays bytes) |
 /// | idle | closeRequested, clientIdle | closing | closeClient (in flight: once answered) |
-/// | any | malformedRequest | closing | answer 400 unless a response is under way, closeClient |
+/// | idle | malformedRequest | closing | answer 400, closeClient (the handler records the refused head as `client-error`) |
+/// | waitingForUpstream, streamingRequest | malformedRequest | closing | closeUpstream, finishCapture (error, no kind: the client's fault), answer 400, closeClient |
+/// | streamingResponse | malformedRequest | closing | closeUpstream, finishCapture (error), closeClient |
 ///
 /// Reads from the client are withheld while waiting for the upstream, while it is not writable,
 /// and while the recorder's backlog is full (``readRequested()``).
@@ -131,8 +133,6 @@ struct RelayStateMachine {
         /// Hand the capture of the request in flight to the sink, with this error (nil: success) and
         /// the typed kind of a proxy-side failure (nil: success, or the client went away).
         case finishCapture(error: String?, kind: ErrorKind? = nil)
-        /// Drop the capture of the request in flight without recording it.
-        case dropCapture
         /// Close the client connection once what was written is flushed.
         case closeClient
         /// Issue the client read that was withheld.
