@@ -209,6 +209,9 @@ final class Observation: @unchecked Sendable {
         // A request the proxy refused before parsing it (no method: e.g. a header line ending in a bare
         // LF) carries no parameters to judge: it is not an API call to the host it was tunnelled to.
         if e.kind == .clientError && e.method.isEmpty { return .other }
+        // A head cut off (the client hung up or went silent mid-head) is not judged: what is
+        // missing may simply not have been sent yet.
+        if e.kind == .clientError && (e.errorKind == .truncated || e.errorKind == .timeout) { return .other }
         let method = e.method.uppercased()
         if method == "OPTIONS" || method == "CONNECT" || e.path == FlowIndex.testClockAdvancePath { return .other }
         // Requests the browser makes on its own (the page's icon): not calls the app wrote.

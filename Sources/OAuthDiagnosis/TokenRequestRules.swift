@@ -615,16 +615,18 @@ extension RuleContext {
     }
 
     mutating func tlsRules() {
+        // Certain when the proxy saw the client break the handshake off over tokentap's certificate
+        // (error kind `tls`); likely when the client hung up (`truncated`), went silent (`timeout`)
+        // or the row predates `error_kind`; never when what the client sent was not TLS (`malformed`).
+        if ex.errorKind == .malformed { return }
         let err = ex.error ?? ""
-        let lower = err.lowercased()
-        guard !lower.contains("upstream") else { return }
         let ua = ex.request.headers.first(named: "User-Agent")?.lowercased() ?? ""
         var hint = "Trust the tokentap CA (`tokentap ca`) in the client's runtime: Python requests REQUESTS_CA_BUNDLE, Node NODE_EXTRA_CA_CERTS, curl --cacert/CURL_CA_BUNDLE, Java -Djavax.net.ssl.trustStore, Go/OpenSSL SSL_CERT_FILE; or run it with `tokentap run`."
         if ua.contains("python") { hint = "Python does not trust the tokentap CA: set REQUESTS_CA_BUNDLE / SSL_CERT_FILE to the bundle `tokentap ca` prints, or use `tokentap run`." }
         else if ua.contains("node") || ua.contains("axios") || ua.contains("undici") { hint = "Node does not trust the tokentap CA: set NODE_EXTRA_CA_CERTS=certs/tokentap-ca.pem, or use `tokentap run`." }
         else if ua.contains("curl") { hint = "curl does not trust the tokentap CA: pass --cacert certs/tokentap-ca.pem (or CURL_CA_BUNDLE)." }
         else if ua.contains("java") || ua.contains("okhttp") { hint = "Java does not trust the tokentap CA: import it into a trust store and pass -Djavax.net.ssl.trustStore." }
-        let certain = ["unknown ca", "unknown_ca", "certificate unknown", "certificate_unknown", "bad certificate", "bad_certificate", "untrusted", "does not trust", "rejected tokentap's certificate"].contains { lower.contains($0) }
+        let certain = ex.errorKind == .tls
         add("client-tls-untrusted", .error, certain ? .certain : .likely, "The client aborted the TLS handshake: it does not trust tokentap's CA",
             ["\(ex.host):\(ex.port)" + (ex.clientAddress.map { " from \($0)" } ?? ""), "error: \(escaped(err))"] + (ua.isEmpty ? [] : ["User-Agent: \(ua)"]),
             fix: hint, ref: "https://www.rfc-editor.org/rfc/rfc8446#section-6.2")

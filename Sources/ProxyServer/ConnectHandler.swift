@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
+import TokentapCore
 
 /// The first handler of every client connection: reads the first request head and decides.
 ///
@@ -33,6 +34,8 @@ final class ConnectHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let env: ProxyEnvironment
     private let decoder: ByteToMessageHandler<HTTPRequestDecoder>
     private var remoteAddress: String?
+    /// The connection was closed after `--client-timeout` of silence.
+    private var closedForIdleness = false
 
     init(env: ProxyEnvironment, decoder: ByteToMessageHandler<HTTPRequestDecoder>) {
         self.env = env
@@ -48,6 +51,8 @@ final class ConnectHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// NIO pairs them only in `configureHTTPServerPipeline`, and gives `.forwardBytes` only with an
     /// upgrade configuration: an empty one is given and its (then idle) upgrade handler removed.
     static func addFrontHandlers(to sync: ChannelPipeline.SynchronousOperations, env: ProxyEnvironment) throws {
+        // First: a copy of what the client sends, for the record of a head the parser refuses.
+        try sync.addHandler(RawHeadRecorder())
         try sync.configureHTTPServerPipeline(withPipeliningAssistance: false, withServerUpgrade: (upgraders: [], completionHandler: { _ in }),
                                              withErrorHandling: false, withOutboundHeaderValidation: false)
         let upgrader = try sync.handler(type: HTTPServerUpgradeHandler.self)
@@ -79,7 +84,7 @@ final class ConnectHandler: ChannelInboundHandler, RemovableChannelHandler {
             guard state == .idle else { return }
             if head.method == .CONNECT {
                 guard let authority = try? HostPort(parsing: head.uri, option: "CONNECT", defaultPort: 443), authority.port > 0 else {
-                    reject(context: context, reason: "CONNECT needs HOST:PORT, got '\(head.uri.prefix(200))'", uri: head.uri)
+                    reject(context: context, reason: "CONNECT needs HOST:PORT, got '\(head.uri.prefix(200))'", uri: head.uri, kind: .malformed)
                     return
                 }
                 state = .awaitingEnd(authority)
@@ -91,7 +96,8 @@ final class ConnectHandler: ChannelInboundHandler, RemovableChannelHandler {
             } else {
                 reject(context: context, reason: head.uri.hasPrefix("/")
                        ? "tokentap is a proxy: send requests through it (HTTPS_PROXY=http://\(env.listenDescription)) or use `tokentap run -- COMMAND`"
-                       : "unsupported request target '\(head.uri.prefix(200))'", uri: head.uri)
+                       : "unsupported request target '\(head.uri.prefix(200))'", uri: head.uri,
+                       kind: head.uri.hasPrefix("/") ? nil : .malformed)
             }
         case .body:
             break
@@ -109,6 +115,7 @@ final class ConnectHandler: ChannelInboundHandler, RemovableChannelHandler {
         if state == .idle || state == .done,
            event is IdleStateHandler.IdleStateEvent || event is ChannelShouldQuiesceEvent
             || (event as? ChannelEvent) == .inputClosed {
+            if event is IdleStateHandler.IdleStateEvent { closedForIdleness = true }
             context.close(promise: nil)
             return
         }
@@ -120,8 +127,10 @@ final class ConnectHandler: ChannelInboundHandler, RemovableChannelHandler {
             context.fireErrorCaught(error)
             return
         }
-        if error is HTTPParserError, state == .idle {
-            reject(context: context, reason: "malformed HTTP request (\(error))", uri: "")
+        if let parse = error as? HTTPParserError, state == .idle {
+            let (reason, kind) = HTTPRelayHandler.refusal(parse, closedForIdleness: closedForIdleness)
+            reject(context: context, reason: kind == .malformed ? "malformed HTTP request (\(error))" : reason, uri: "", kind: kind,
+                   refused: rawHead(context)?.refusedRequest)
         } else {
             context.close(promise: nil)
         }
@@ -154,10 +163,21 @@ final class ConnectHandler: ChannelInboundHandler, RemovableChannelHandler {
         if let encoder = frontEncoder(context) { context.pipeline.syncOperations.removeHandler(encoder, promise: nil) }
     }
 
-    private func reject(context: ChannelHandlerContext, reason: String, uri: String, status: String = "400 Bad Request") {
+    /// The copy of the client's bytes in front of the front decoder (none in unit tests).
+    private func rawHead(_ context: ChannelHandlerContext) -> RawHeadRecorder? {
+        try? context.pipeline.syncOperations.handler(type: RawHeadRecorder.self)
+    }
+
+    /// Takes the front copy out once the connection stops speaking HTTP here (TLS, tunnel).
+    private func removeRawHead(_ context: ChannelHandlerContext) {
+        if let recorder = rawHead(context) { context.pipeline.syncOperations.removeHandler(recorder, promise: nil) }
+    }
+
+    private func reject(context: ChannelHandlerContext, reason: String, uri: String, status: String = "400 Bad Request",
+                        kind: ErrorKind? = nil, refused: RefusedRequest? = nil) {
         state = .done
-        env.recordClientError(reason: reason, host: "", port: 0, scheme: "http", clientAddress: clientAddress,
-                              target: String(uri.prefix(2048)))
+        env.recordClientError(reason: reason, kind: kind, host: "", port: 0, scheme: "http", clientAddress: clientAddress,
+                              target: String(uri.prefix(2048)), refused: refused)
         let body = "tokentap: \(reason)\n"
         writeRaw("HTTP/1.1 \(status)\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)",
                  context: context).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
@@ -188,11 +208,12 @@ final class ConnectHandler: ChannelInboundHandler, RemovableChannelHandler {
             tlsContext = try env.tls.serverContext(for: authority.host)
         } catch {
             reject(context: context, reason: "cannot mint a certificate for \(authority.host): \(error)", uri: authority.description,
-                   status: "502 Bad Gateway")
+                   status: "502 Bad Gateway", kind: .tls)
             return
         }
         _ = writeRaw("HTTP/1.1 200 Connection Established\r\n\r\n", context: context)
         removeFrontEncoder(context)
+        removeRawHead(context)
         do {
             let sync = context.pipeline.syncOperations
             let tlsHandler = NIOSSLServerHandler(context: tlsContext)
@@ -206,6 +227,8 @@ final class ConnectHandler: ChannelInboundHandler, RemovableChannelHandler {
             try sync.configureHTTPServerPipeline(position: .after(tlsHandler), withServerUpgrade: (upgraders: [], completionHandler: { _ in }),
                                                  withErrorHandling: false)
             if let upgrader = try? sync.handler(type: HTTPServerUpgradeHandler.self) { sync.removeHandler(upgrader, promise: nil) }
+            // The decrypted bytes, copied for the record of a head the parser refuses.
+            try sync.addHandler(RawHeadRecorder(), position: .after(tlsHandler))
             sync.removeHandler(decoder, promise: nil)
             sync.removeHandler(context: context, promise: nil)
         } catch {
@@ -237,19 +260,26 @@ final class ConnectHandler: ChannelInboundHandler, RemovableChannelHandler {
                     }
                     _ = self.writeRaw("HTTP/1.1 200 Connection Established\r\n\r\n", context: context)
                     self.removeFrontEncoder(context)
+                    self.removeRawHead(context)
                     do {
                         let sync = context.pipeline.syncOperations
                         if let idle = try? sync.handler(type: IdleStateHandler.self) { sync.removeHandler(idle, promise: nil) }
                         try sync.addHandler(clientGlue, position: .after(self.decoder))
                         sync.removeHandler(self.decoder, promise: nil)
                         sync.removeHandler(context: context, promise: nil)
+                        // Bytes the client sent right behind the CONNECT reach the glue when the
+                        // decoder leaves (ByteToMessageHandler forwards them from a task of its
+                        // own), with no read-complete after them: flush them upstream after it.
+                        let pipeline = context.channel.pipeline
+                        context.eventLoop.execute { pipeline.fireChannelReadComplete() }
                     } catch {
                         context.close(promise: nil)
                     }
                 case .failure(let error):
-                    let (_, reason) = describeUpstreamError(error, host: authority.host, port: authority.port, target: target)
+                    let failure = ProxyFailure.upstream(error, host: authority.host, port: authority.port, target: target)
+                    let reason = failure.reason
                     env.recordTunnel(host: authority.host, port: authority.port, clientAddress: clientAddress, started: started,
-                                     duration: milliseconds(t0, .now()), bytesUp: 0, bytesDown: 0, error: reason)
+                                     duration: milliseconds(t0, .now()), bytesUp: 0, bytesDown: 0, error: reason, errorKind: failure.kind)
                     env.logger.warning("CONNECT \(authority): \(reason)")
                     let body = "tokentap: \(reason)\n"
                     self.state = .done

@@ -62,7 +62,7 @@ struct ExchangeBuilder {
     }
 
     /// The captured exchange (raw values), ending at `end`.
-    func exchange(error: String?, end: NIODeadline) -> Exchange {
+    func exchange(error: String?, errorKind: ErrorKind? = nil, end: NIODeadline) -> Exchange {
         var timings = Timings(total: milliseconds(t0, end))
         timings.connect = connectMs
         timings.tls = tlsMs
@@ -83,6 +83,6 @@ struct ExchangeBuilder {
             status: response.map { Int($0.status.code) }, reason: response?.status.reasonPhrase,
             response: MessageRecord(httpVersion: response?.version.text ?? "HTTP/1.1", headers: response?.headers.fields ?? [],
                                     body: responseBody.data, truncated: responseBody.truncated, wireSize: responseBody.wireSize),
-            error: error, keepsSecrets: true)
+            error: error, errorKind: errorKind, keepsSecrets: true)
     }
 }

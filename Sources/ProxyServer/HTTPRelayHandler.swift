@@ -44,6 +44,8 @@ final class HTTPRelayHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
     /// The last write to the client, so that a close waits for it.
     private var lastWrite: EventLoopFuture<Void>?
     private var closed = false
+    /// The proxy closed the connection after `--client-timeout` of silence.
+    private var closedForIdleness = false
     /// Set once the client's TLS handshake completed (TLS mode); failures before it are recorded.
     private var handshakeCompleted = false
     /// An upgraded connection: its counts, the row written at the 101, and its glue.
@@ -132,7 +134,9 @@ final class HTTPRelayHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         switch event {
         case let idle as IdleStateHandler.IdleStateEvent where idle == .read:
-            perform(machine.clientIdle())
+            let actions = machine.clientIdle()
+            if actions.contains(.closeClient) { closedForIdleness = true }
+            perform(actions)
         case is ChannelShouldQuiesceEvent:
             perform(machine.closeRequested())
         case let event as TLSUserEvent:
@@ -147,8 +151,15 @@ final class HTTPRelayHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         if let parse = error as? HTTPParserError {
-            env.recordClientError(reason: "malformed request: \(parse)", host: origin?.host ?? "", port: origin?.port ?? 0,
-                                  scheme: origin == nil ? "http" : "https", clientAddress: clientAddress)
+            // A refused head (nothing of it relayed) is recorded with what the client sent, also
+            // when the proxy closed for idleness (the decoder reports the head cut off at the
+            // close); a request part refused mid-flight ends that flight's own row.
+            if machine.state == .idle || (machine.state == .closing && closedForIdleness && capture == nil) {
+                let (reason, kind) = Self.refusal(parse, closedForIdleness: closedForIdleness)
+                env.recordClientError(reason: reason, kind: kind, host: origin?.host ?? "",
+                                      port: origin?.port ?? 0, scheme: origin == nil ? "http" : "https", clientAddress: clientAddress,
+                                      refused: rawHead(context)?.refusedRequest)
+            }
             perform(machine.malformedRequest("\(parse)"))
             return
         }
@@ -171,7 +182,23 @@ final class HTTPRelayHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
             perform(machine.responseBody(buffer))
         case .end(let trailers):
             perform(machine.responseEnd(trailers))
+            // Answered, nothing in flight: what the client sends next is a new head.
+            if case .idle = machine.state, let context { rawHead(context)?.reset() }
         }
+    }
+
+    /// Why a request head was refused, and its kind: cut off by a close (`truncated`), by the
+    /// proxy after `--client-timeout` of silence (`timeout`), or not HTTP/1.1 (`malformed`).
+    static func refusal(_ parse: HTTPParserError, closedForIdleness: Bool) -> (reason: String, kind: ErrorKind) {
+        guard parse == .invalidEOFState else { return ("malformed request: \(parse)", .malformed) }
+        return closedForIdleness
+            ? ("client sent part of a request head, then nothing for --client-timeout: the proxy closed the connection", .timeout)
+            : ("client closed the connection in the middle of a request head", .truncated)
+    }
+
+    /// The copy of the client's bytes in front of this relay's request decoder.
+    private func rawHead(_ context: ChannelHandlerContext) -> RawHeadRecorder? {
+        try? context.pipeline.syncOperations.handler(type: RawHeadRecorder.self)
     }
 
     func upstreamReadComplete() {
@@ -277,8 +304,8 @@ final class HTTPRelayHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
             lastWrite = context.writeAndFlush(wrapOutboundOut(.end(trailers)))
         case .answer(let answer):
             writeAnswer(answer, context: context)
-        case .recordClientError(let reason, let method, let target):
-            env.recordClientError(reason: reason, host: "", port: 0, scheme: "http", clientAddress: clientAddress,
+        case .recordClientError(let reason, let kind, let method, let target):
+            env.recordClientError(reason: reason, kind: kind, host: "", port: 0, scheme: "http", clientAddress: clientAddress,
                                   method: method, target: target)
         case .warn(let message):
             env.logger.warning("\(message)")
@@ -289,13 +316,11 @@ final class HTTPRelayHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
             }
         case .closeUpstream:
             if let conn = upstream { upstream = nil; dropUpstream(conn) }
-        case .finishCapture(let error):
+        case .finishCapture(let error, let kind):
             if let builder = capture {
                 capture = nil
-                env.sink?.capture(builder.exchange(error: error, end: .now()))
+                env.sink?.capture(builder.exchange(error: error, errorKind: kind, end: .now()))
             }
-        case .dropCapture:
-            capture = nil
         case .closeClient:
             context.flush()
             if let lastWrite {

@@ -72,42 +72,88 @@ final class ProxyEnvironment: @unchecked Sendable {
         return pools[ObjectIdentifier(loop)]!
     }
 
-    /// Records a request the proxy refused (kind `client-error`).
-    func recordClientError(reason: String, host: String, port: Int, scheme: String, clientAddress: String?,
-                           method: String = "", target: String = "") {
+    /// Records a request the proxy refused (kind `client-error`) with the typed kind of what was
+    /// wrong. `refused`: the request as far as the client sent it, when the parser refused it (its
+    /// method, target, fields and body prefix, raw: the capture pipeline redacts them).
+    func recordClientError(reason: String, kind: ErrorKind?, host: String, port: Int, scheme: String, clientAddress: String?,
+                           method: String = "", target: String = "", refused: RefusedRequest? = nil) {
         logger.notice("rejected a request from \(clientAddress ?? "?"): \(reason)")
-        sink?.capture(Exchange(session: configuration.session, kind: .clientError, started: Date(), clientAddress: clientAddress,
-                               scheme: scheme, host: host, port: port, method: method, target: target, status: 400,
-                               reason: "Bad Request", error: reason, keepsSecrets: true))
+        var exchange = Exchange(session: configuration.session, kind: .clientError, started: Date(), clientAddress: clientAddress,
+                                scheme: scheme, host: host, port: port, method: method, target: target, status: 400,
+                                reason: "Bad Request", error: reason, errorKind: kind, keepsSecrets: true)
+        if let refused, !refused.method.isEmpty {
+            exchange.method = refused.method
+            exchange.request = MessageRecord(httpVersion: refused.version, headers: refused.headers, body: Data(refused.body),
+                                             truncated: refused.truncated, wireSize: refused.body.count)
+            if let absolute = AbsoluteURI(refused.target) {
+                // Absolute form to the plain proxy: the host it named.
+                exchange.scheme = absolute.scheme
+                exchange.host = absolute.host.lowercased()
+                exchange.port = absolute.port
+                exchange.target = absolute.target
+            } else {
+                exchange.target = refused.target
+                if exchange.host.isEmpty, let hostField = refused.headers.first(named: "Host"),
+                   let parsed = try? HostPort(parsing: hostField.trimmingCharacters(in: .whitespacesAndNewlines), option: "Host",
+                                              defaultPort: scheme == "https" ? 443 : 80) {
+                    exchange.host = parsed.host.lowercased()
+                    exchange.port = parsed.port
+                }
+            }
+        }
+        sink?.capture(exchange)
     }
 
-    /// Records and explains a client TLS handshake that failed (kind `tls-error`).
+    /// Records and explains a client TLS handshake that failed (kind `tls-error`). The kind: `tls`
+    /// when the client broke off over tokentap's certificate, `malformed` when what it sent was not
+    /// TLS, `truncated` when it hung up during the handshake. NIOSSL reports BoringSSL's errors as
+    /// text only (their codes are private): its words are read here, where the error happens.
     func recordClientTLSFailure(_ error: NIOSSLError, host: String, port: Int, clientAddress: String?) {
         let text = String(describing: error)
         let alerts = ["UNKNOWN_CA", "unknown ca", "CERTIFICATE_UNKNOWN", "certificate unknown", "BAD_CERTIFICATE", "bad certificate"]
         // A TLS 1.3 client that rejects the certificate sends its alert encrypted; before the
         // handshake completes the server sees it as a record it cannot decrypt.
         let encryptedAlert = ["DECRYPTION_FAILED_OR_BAD_RECORD_MAC", "BAD_PACKET_LENGTH"]
-        let reason: String
+        let notTLS = ["WRONG_VERSION_NUMBER", "HTTP_REQUEST", "UNKNOWN_PROTOCOL", "RECORD_TOO_LARGE", "UNEXPECTED_RECORD", "PARSE_TLSEXT",
+                      "DECODE_ERROR", "BAD_RECORD_TYPE"]
+        let reason: String, kind: ErrorKind
         if alerts.contains(where: text.contains) {
+            kind = .tls
             reason = "client \(clientAddress ?? "?") rejected tokentap's certificate for \(host): it does not trust tokentap's CA; run `tokentap ca` for how to trust it"
         } else if encryptedAlert.contains(where: text.contains) {
+            kind = .tls
             reason = "client \(clientAddress ?? "?") aborted the TLS handshake for \(host) after receiving tokentap's certificate: most likely it does not trust tokentap's CA; run `tokentap ca` for how to trust it"
+        } else if error == .uncleanShutdown || error.endedByEOF {
+            kind = .truncated
+            reason = "client \(clientAddress ?? "?") closed the connection during the TLS handshake for \(host): \(text)"
+        } else if notTLS.contains(where: text.contains) {
+            kind = .malformed
+            reason = "client \(clientAddress ?? "?") sent bytes that are not a TLS handshake after CONNECT \(host): \(text)"
         } else {
+            kind = .tls
             reason = "TLS handshake with client \(clientAddress ?? "?") for \(host) failed: \(text)"
         }
         logger.warning("\(reason)")
         sink?.capture(Exchange(session: configuration.session, kind: .tlsError, started: Date(), clientAddress: clientAddress,
-                               scheme: "https", host: host, port: port, method: "", target: "", error: reason, keepsSecrets: true))
+                               scheme: "https", host: host, port: port, method: "", target: "", error: reason, errorKind: kind,
+                               keepsSecrets: true))
     }
 
     /// Records a finished blind tunnel (kind `tunnel`): host, port, bytes each way.
     func recordTunnel(host: String, port: Int, clientAddress: String?, started: Date, duration: Double,
-                      bytesUp: Int, bytesDown: Int, error: String?) {
+                      bytesUp: Int, bytesDown: Int, error: String?, errorKind: ErrorKind? = nil) {
         sink?.capture(Exchange(session: configuration.session, kind: .tunnel, started: started,
                                timings: Timings(total: duration), clientAddress: clientAddress, scheme: "https",
                                host: host, port: port, method: "CONNECT", target: "\(HostPort(host: host, port: port))",
                                request: MessageRecord(wireSize: bytesUp), response: MessageRecord(wireSize: bytesDown),
-                               error: error, keepsSecrets: false))
+                               error: error, errorKind: errorKind, keepsSecrets: false))
+    }
+}
+
+extension NIOSSLError {
+    /// The peer closed the connection during the handshake (NIOSSL's own error, typed).
+    var endedByEOF: Bool {
+        if case .handshakeFailed(.sslError(let stack)) = self { return stack.contains(.eofDuringHandshake) }
+        return false
     }
 }

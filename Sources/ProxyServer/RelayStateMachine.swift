@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import TokentapCore
 
 /// What the relay of one client connection does, as a pure state machine: events in, actions out.
 ///
@@ -15,23 +16,25 @@ import NIOHTTP1
 /// | idle | requestHead (origin-form to the plain proxy) | closing | recordClientError, answer 400, closeClient |
 /// | waitingForUpstream | checkOutMissed | = | connect |
 /// | waitingForUpstream | upstreamReady | streamingRequest | useUpstream, forward (buffered parts), startTimeout if complete, readClient if withheld |
-/// | waitingForUpstream | upstreamConnectFailed | closing | answer 502/504, finishCapture (error), closeClient |
+/// | waitingForUpstream | upstreamConnectFailed | closing | answer 502/504, finishCapture (error, kind connect/tls/timeout), closeClient |
 /// | streamingRequest | requestBody, requestEnd | = | forward; startTimeout at the end |
 /// | streamingRequest | responseHead 1xx (not 101) | = | sendInterim |
 /// | streamingRequest | responseHead 101 to an upgrade request to an intercepted host | streamingResponse (switching) | cancelTimeout, sendHead (as received) |
 /// | streamingRequest | responseHead | streamingResponse | cancelTimeout, sendHead (`Connection: close` after an upgrade request) |
 /// | streamingRequest | upstreamClosed, pooled connection, idempotent, nothing received | waitingForUpstream | closeUpstream, connect (once) |
-/// | streamingRequest | upstreamClosed/Failed, responseTimeout | closing | closeUpstream, answer 502/504, finishCapture (error), closeClient |
+/// | streamingRequest | upstreamClosed/Failed, responseTimeout | closing | closeUpstream, answer 502/504, finishCapture (error, kind connect/timeout/malformed), closeClient |
 /// | streamingResponse | responseBody | = | sendBody |
 /// | streamingResponse (switching) | responseEnd | upgraded | sendEnd, recordUpgrade, startUpgradedRelay |
 /// | streamingResponse | responseEnd, both sides keep-alive | idle | returnUpstream, finishCapture, sendEnd |
 /// | streamingResponse | responseEnd, otherwise | closing | closeUpstream, finishCapture, sendEnd, closeClient |
-/// | streamingResponse | upstreamClosed/Failed (reset mid-response) | closing | closeUpstream, finishCapture (error), closeClient |
+/// | streamingResponse | upstreamClosed/Failed (reset mid-response) | closing | closeUpstream, finishCapture (error, kind truncated, or malformed for bad framing), closeClient |
 /// | in flight | clientClosed | closing | closeUpstream, finishCapture (error) |
 /// | upgraded | upgradedClosed (either side, or clientClosed/upstreamClosed/upstreamFailed) | closing | finishUpgrade (closed by, error) |
 /// | upgraded | readRequested, responseHead/Body/End, requestBody/End, responseTimeout | = | none (the glue relays bytes) |
 /// | idle | closeRequested, clientIdle | closing | closeClient (in flight: once answered) |
-/// | any | malformedRequest | closing | answer 400 unless a response is under way, closeClient |
+/// | idle | malformedRequest | closing | answer 400, closeClient (the handler records the refused head as `client-error`) |
+/// | waitingForUpstream, streamingRequest | malformedRequest | closing | closeUpstream, finishCapture (error, no kind: the client's fault), answer 400, closeClient |
+/// | streamingResponse | malformedRequest | closing | closeUpstream, finishCapture (error), closeClient |
 ///
 /// Reads from the client are withheld while waiting for the upstream, while it is not writable,
 /// and while the recorder's backlog is full (``readRequested()``).
@@ -119,18 +122,17 @@ struct RelayStateMachine {
         case sendEnd(HTTPHeaders?)
         /// The proxy answers for itself (400, 502, 504): a short text body, `Connection: close`.
         case answer(Answer)
-        /// Record a refused request (kind `client-error`).
-        case recordClientError(reason: String, method: String, target: String)
+        /// Record a refused request (kind `client-error`, with the typed kind of what was wrong).
+        case recordClientError(reason: String, kind: ErrorKind?, method: String, target: String)
         /// Log an upstream failure (the message names the request).
         case warn(String)
         /// Give the upstream connection back to the pool.
         case returnUpstream
         /// Close the upstream connection and stop listening to it.
         case closeUpstream
-        /// Hand the capture of the request in flight to the sink, with this error (nil: success).
-        case finishCapture(error: String?)
-        /// Drop the capture of the request in flight without recording it.
-        case dropCapture
+        /// Hand the capture of the request in flight to the sink, with this error (nil: success) and
+        /// the typed kind of a proxy-side failure (nil: success, or the client went away).
+        case finishCapture(error: String?, kind: ErrorKind? = nil)
         /// Close the client connection once what was written is flushed.
         case closeClient
         /// Issue the client read that was withheld.
@@ -206,7 +208,10 @@ struct RelayStateMachine {
                 ? "tokentap is a proxy: send absolute-form requests (set HTTP_PROXY/HTTPS_PROXY=http://\(listenDescription)) or use `tokentap run -- COMMAND`"
                 : "unsupported request target '\(head.uri.prefix(200))'"
             state = .closing
-            return ([.recordClientError(reason: reason, method: head.method.rawValue, target: String(head.uri.prefix(2048))),
+            // An origin-form request to the plain proxy is valid HTTP sent to the wrong place (no
+            // kind); any other target the proxy cannot read is malformed.
+            return ([.recordClientError(reason: reason, kind: head.uri.hasPrefix("/") ? nil : .malformed,
+                                        method: head.method.rawValue, target: String(head.uri.prefix(2048))),
                      .answer(Answer(status: .badRequest, message: "tokentap: \(reason)", upstreamError: false)),
                      .closeClient], nil)
         }
@@ -341,17 +346,19 @@ struct RelayStateMachine {
     /// Answers 502/504 when nothing was sent to the client yet, otherwise cuts the client off; the
     /// capture carries the reason either way.
     private mutating func fail(_ error: Error, flight: Flight, headSent: Bool = false) -> [Action] {
-        let (status, reason) = describeUpstreamError(error, host: flight.key.host, port: flight.key.port, target: flight.key.target)
+        let failure = ProxyFailure.upstream(error, host: flight.key.host, port: flight.key.port, target: flight.key.target,
+                                            responseStarted: headSent)
+        let (status, reason) = (failure.status, failure.reason)
         let verdict = configuration.insecureUpstream ? "\(reason) [--insecure-upstream: upstream certificates are NOT verified]" : reason
         state = .closing
         let key = flight.key
         let port = key.port == 443 || key.port == 80 ? "" : ":\(key.port)"
         var actions: [Action] = [.cancelTimeout, .warn("\(flight.method.rawValue) \(key.scheme)://\(key.host)\(port)\(pathOnly(flight.target)): \(verdict)")]
         if headSent {
-            actions += [.finishCapture(error: verdict), .closeClient]
+            actions += [.finishCapture(error: verdict, kind: failure.kind), .closeClient]
         } else {
             actions += [.answer(Answer(status: HTTPResponseStatus(statusCode: status), message: "tokentap: \(verdict)", upstreamError: true)),
-                        .finishCapture(error: verdict), .closeClient]
+                        .finishCapture(error: verdict, kind: failure.kind), .closeClient]
         }
         return actions
     }
@@ -473,10 +480,12 @@ struct RelayStateMachine {
         switch before {
         case .idle:
             return answer
+        // The request's head was read: its row is kept, with what went wrong (the client's fault,
+        // so no proxy-side kind).
         case .waitingForUpstream:
-            return [.dropCapture] + answer
+            return [.finishCapture(error: "client sent a malformed request part: \(reason)")] + answer
         case .streamingRequest:
-            return [.cancelTimeout, .closeUpstream, .dropCapture] + answer
+            return [.cancelTimeout, .closeUpstream, .finishCapture(error: "client sent a malformed request part: \(reason)")] + answer
         case .streamingResponse:
             return [.closeUpstream, .finishCapture(error: "client sent a malformed request part: \(reason)"), .closeClient]
         case .upgraded:

@@ -6,6 +6,7 @@ import NIOHTTP1
 import NIOPosix
 import NIOSSL
 import NIOTLS
+import TokentapCore
 
 /// What an upstream connection reports to the client-side handler relaying through it.
 /// Everything is called on the shared event loop.
@@ -208,47 +209,105 @@ struct UpstreamConnector {
             }.flatMapErrorThrowing { error in
                 timer.cancel()
                 channel.close(promise: nil)
-                throw error
+                // Whatever ended the handshake (NIOSSL's error, a close), it happened during TLS.
+                if case UpstreamError.handshakeTimeout = error { throw error }
+                throw UpstreamError.tlsHandshake(error)
             }
         }
     }
 }
 
+/// Failures the proxy's own upstream code raises, typed where they happen.
 enum UpstreamError: Error {
     case handshakeTimeout
     case responseTimeout
     case closedEarly
+    /// The TLS handshake with the upstream failed; the handshake's own error (NIOSSL's, or the
+    /// connection closing during it) is kept for the message.
+    case tlsHandshake(Error)
 }
 
-/// A one-line, human reason for an upstream failure, naming the cause.
-func describeUpstreamError(_ error: Error, host: String, port: Int, target: HostPort) -> (status: Int, reason: String) {
-    let via = target.host == host && target.port == port ? "" : " (mapped to \(target))"
-    let name = "\(host):\(port)\(via)"
-    switch error {
-    case UpstreamError.handshakeTimeout, ChannelError.connectTimeout:
-        return (504, "upstream \(name) did not answer in time (connect/TLS timeout)")
-    case UpstreamError.responseTimeout:
-        return (504, "upstream \(name) sent no response head within the upstream timeout")
-    case let error as NIOSSLError:
-        let text = String(describing: error)
-        if text.contains("CERTIFICATE_VERIFY_FAILED") || text.contains("certificate verify failed") {
-            return (502, "upstream \(name) presented a certificate that is not trusted for \(host) (add its CA with --upstream-ca FILE): \(text)")
+/// A failure the proxy reports for an exchange: the typed kind (design.md `error_kind`), the
+/// status the proxy answers when nothing was sent to the client yet (502, 504), and one line for
+/// people naming the cause. Made where the failure happens, from the error's type and the relay's
+/// state: never from another module's text.
+struct ProxyFailure: Equatable {
+    var kind: ErrorKind
+    var status: Int
+    var reason: String
+
+    /// The failure of an upstream connection or response. `responseStarted`: the response head
+    /// already went to the client (then the client's response is cut off, not answered).
+    static func upstream(_ error: Error, host: String, port: Int, target: HostPort, responseStarted: Bool = false) -> ProxyFailure {
+        let via = target.host == host && target.port == port ? "" : " (mapped to \(target))"
+        let name = "\(host):\(port)\(via)"
+        if responseStarted {
+            switch error {
+            case let parse as HTTPParserError where parse != .invalidEOFState:
+                return ProxyFailure(kind: .malformed, status: 502,
+                                    reason: "upstream \(name) sent an invalid response body after its head (\(parse)); the client got the response cut off")
+            case NIOSSLError.uncleanShutdown:
+                return ProxyFailure(kind: .truncated, status: 502,
+                                    reason: "upstream \(name) closed the connection without TLS close_notify before the response was complete; the client got it cut off")
+            case let io as IOError:
+                return ProxyFailure(kind: .truncated, status: 502,
+                                    reason: "upstream \(name) reset the connection before the response was complete (\(io.description)); the client got it cut off")
+            default:
+                return ProxyFailure(kind: .truncated, status: 502,
+                                    reason: "upstream \(name) closed the connection before the response was complete; the client got it cut off")
+            }
         }
-        return (502, "TLS handshake with upstream \(name) failed: \(text)")
-    case let error as NIOSSLExtraError:
-        return (502, "upstream \(name) certificate does not match \(host): \(error)")
-    case let error as NIOConnectionError:
-        if let dns = error.dnsAAAAError ?? error.dnsAError, error.connectionErrors.isEmpty {
-            return (502, "cannot resolve upstream host \(target.host): \(dns)")
+        switch error {
+        case UpstreamError.handshakeTimeout, ChannelError.connectTimeout:
+            return ProxyFailure(kind: .timeout, status: 504, reason: "upstream \(name) did not answer in time (connect/TLS timeout)")
+        case UpstreamError.responseTimeout:
+            return ProxyFailure(kind: .timeout, status: 504, reason: "upstream \(name) sent no response head within the upstream timeout")
+        case UpstreamError.tlsHandshake(let inner):
+            return ProxyFailure(kind: .tls, status: 502, reason: tlsReason(inner, host: host, name: name))
+        case let error as NIOConnectionError:
+            if let dns = error.dnsAAAAError ?? error.dnsAError, error.connectionErrors.isEmpty {
+                return ProxyFailure(kind: .connect, status: 502, reason: "cannot resolve upstream host \(target.host): \(dns)")
+            }
+            let refused = error.connectionErrors.contains { ($0.error as? IOError)?.errnoCode == ECONNREFUSED }
+            let reasons = error.connectionErrors.map { "\($0.error)" }.joined(separator: "; ")
+            return ProxyFailure(kind: .connect, status: 502, reason: "cannot connect to upstream \(name): \(refused ? "connection refused" : reasons)")
+        case HTTPParserError.invalidEOFState:
+            return ProxyFailure(kind: .truncated, status: 502, reason: "upstream \(name) closed the connection in the middle of the response head")
+        case let parse as HTTPParserError:
+            return ProxyFailure(kind: .malformed, status: 502, reason: "upstream \(name) sent a response that is not valid HTTP/1.1 (\(parse))")
+        case let error as IOError:
+            return ProxyFailure(kind: .connect, status: 502, reason: "upstream \(name) reset the connection before responding (\(error.description))")
+        case ChannelError.ioOnClosedChannel, ChannelError.eof, UpstreamError.closedEarly, NIOSSLError.uncleanShutdown:
+            return ProxyFailure(kind: .connect, status: 502, reason: "upstream \(name) closed the connection before responding")
+        default:
+            return ProxyFailure(kind: .connect, status: 502, reason: "upstream \(name) failed: \(error)")
         }
-        let reasons = error.connectionErrors.map { "\($0.error)" }
-        let refused = reasons.contains { $0.contains("refused") || $0.contains("ECONNREFUSED") }
-        return (502, "cannot connect to upstream \(name): \(refused ? "connection refused" : reasons.joined(separator: "; "))")
-    case let error as IOError:
-        return (502, "upstream \(name) failed: \(error.description)")
-    case ChannelError.ioOnClosedChannel, ChannelError.eof, UpstreamError.closedEarly:
-        return (502, "upstream \(name) closed the connection before responding")
-    default:
-        return (502, "upstream \(name) failed: \(error)")
+    }
+
+    /// The sentence for a failed upstream TLS handshake. NIOSSL reports BoringSSL's errors as text
+    /// only (`BoringSSLInternalError` keeps its code private): its words refine the sentence, the
+    /// kind is `tls` whatever they say.
+    private static func tlsReason(_ error: Error, host: String, name: String) -> String {
+        switch error {
+        case let error as NIOSSLExtraError:
+            return "upstream \(name) presented a certificate that does not match \(host): \(error)"
+        case ChannelError.ioOnClosedChannel, ChannelError.eof, NIOSSLError.uncleanShutdown:
+            return "upstream \(name) closed the connection during the TLS handshake (is it a TLS server on that port?)"
+        case let error as NIOSSLError where error.endedByEOF:
+            return "upstream \(name) closed the connection during the TLS handshake (is it a TLS server on that port?)"
+        case let error as IOError:
+            return "upstream \(name) reset the connection during the TLS handshake (\(error.description))"
+        case let error as NIOSSLError:
+            let text = String(describing: error)
+            if text.contains("CERTIFICATE_VERIFY_FAILED") {
+                return "upstream \(name) presented a certificate that is not valid for \(host) (unknown CA, expired, or another name; add its CA with --upstream-ca FILE): TLS handshake failed: \(text)"
+            }
+            if text.contains("WRONG_VERSION_NUMBER") {
+                return "upstream \(name) did not answer with TLS (is it a plain HTTP server?): TLS handshake failed: \(text)"
+            }
+            return "TLS handshake with upstream \(name) failed: \(text)"
+        default:
+            return "TLS handshake with upstream \(name) failed: \(error)"
+        }
     }
 }

@@ -350,6 +350,12 @@ public final class ExchangeStore: Sendable {
             }
             try db.create(index: "exchange_on_websocket_key", on: "exchange", columns: ["websocket_key"])
         }
+        // The typed kind of a proxy-side failure (design.md `error_kind`); null on older rows.
+        migrator.registerMigration("v4-error-kind") { db in
+            try db.alter(table: "exchange") { t in
+                t.add(column: "error_kind", .text)
+            }
+        }
         // Issue 24: which provider profiles were in force when a session's findings were computed.
         migrator.registerMigration("v4-session-profiles") { db in
             try db.create(table: "session_profile") { t in
@@ -597,6 +603,7 @@ struct ExchangeRow: MutablePersistableRecord, TableRecord, Sendable {
             "response_wire_size": e.response.wireSize,
             "response_decoded_from": e.response.decodedFrom,
             "error": e.error,
+            "error_kind": e.errorKind?.rawValue,
             "findings": e.findings.isEmpty ? "[]" : String(decoding: try rowEncoder.encode(e.findings), as: UTF8.self),
             "keeps_secrets": e.keepsSecrets,
             "failed": e.isFailed,
@@ -665,6 +672,7 @@ struct ExchangeRow: MutablePersistableRecord, TableRecord, Sendable {
             reason: row[c["reason"]],
             response: response,
             error: row[c["error"]],
+            errorKind: c.optional("error_kind").flatMap { (row[$0] as String?).flatMap(ErrorKind.init(rawValue:)) },
             // A finding is about the row that holds it: stored before the id was known.
             findings: try json("findings", [Finding].self).map { var f = $0; f.exchange = id; return f },
             keepsSecrets: row[c["keeps_secrets"]],

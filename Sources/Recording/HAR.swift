@@ -90,6 +90,7 @@ public enum HAR {
             "findings": e.findings.map(Render.findingObject),
         ]
         if let error = e.error { tokentap["error"] = error }
+        if let kind = e.errorKind { tokentap["error_kind"] = kind.rawValue }
         var object: [String: Any] = [
             "startedDateTime": iso8601Microseconds(e.started),
             "time": rounded(t.total),
@@ -425,6 +426,7 @@ public enum HAR {
             var findings: [Finding] = []
             var originalID: Int64?
             var error: String?
+            var errorKind: ErrorKind?
             if let ext = entry["_tokentap"], !(ext is NSNull) {
                 guard let ext = ext as? [String: Any] else { throw fail("_tokentap", "expected an object") }
                 if let k = try string(ext, "kind", path: "_tokentap.kind", required: false) {
@@ -433,6 +435,10 @@ public enum HAR {
                 }
                 originalID = try number(ext, "id", path: "_tokentap.id").map { Int64($0) }
                 error = try string(ext, "error", path: "_tokentap.error", required: false)
+                if let k = try string(ext, "error_kind", path: "_tokentap.error_kind", required: false) {
+                    guard let parsed = ErrorKind(rawValue: k) else { throw fail("_tokentap.error_kind", "unknown error kind '\(k)'") }
+                    errorKind = parsed
+                }
                 if let list = ext["findings"], !(list is NSNull) {
                     guard let list = list as? [Any] else { throw fail("_tokentap.findings", "expected an array") }
                     for (i, item) in list.enumerated() {
@@ -451,7 +457,7 @@ public enum HAR {
                 status: status == 0 ? nil : status, reason: reason?.isEmpty == false ? reason : nil,
                 response: Self.message(version: try string(response, "httpVersion", path: "response.httpVersion", required: false),
                                        headers: responseHeaders, body: responseBody, wireSize: responseBodySize, truncated: truncated),
-                error: error, findings: findings)
+                error: error, errorKind: errorKind, findings: findings)
             return ImportedEntry(exchange: exchange, findings: findings, originalID: originalID)
         }
 

@@ -72,6 +72,7 @@ public enum Render {
             "url": e.url,
             "status": e.status.map { $0 as Any } ?? NSNull(),
             "error": e.error.map { $0 as Any } ?? NSNull(),
+            "error_kind": e.errorKind.map { $0.rawValue as Any } ?? NSNull(),
             "findings": fullFindings ? e.findings.map(findingObject) as Any : e.findings.map(\.rule) as Any,
         ]
     }
@@ -181,7 +182,7 @@ public enum Render {
         let idText = e.id.map { "#\($0)" } ?? "#?"
         out += style.apply(style.bold, "\(idText)  \(e.kind.rawValue)  session \(e.session)  started \(iso8601Microseconds(e.started))") + "\n"
         if let client = e.clientAddress { out += style.apply(style.dim, "client \(client)") + "\n" }
-        if let error = e.error { out += style.apply(style.red, "error: \(error)") + "\n" }
+        if let error = e.error { out += style.apply(style.red, "error\(e.errorKind.map { " (\($0.rawValue))" } ?? ""): \(error)") + "\n" }
         out += "\n"
 
         switch e.kind {

@@ -52,6 +52,26 @@ public enum ExchangeKind: String, Codable, Sendable, CaseIterable {
     case websocket
 }
 
+/// What kind of failure the proxy itself reported for a row (design.md, `error_kind`): set where
+/// the failure happens (the upstream bootstrap, the relay's error states, the CONNECT handler, the
+/// client's TLS handshake, the request parser), so no module reads another's error text.
+/// Stored in the `error_kind` column; `error` holds the sentence for people.
+public enum ErrorKind: String, Codable, Sendable, CaseIterable {
+    /// No connection: refused, unresolvable, reset or closed before any response byte.
+    case connect
+    /// A TLS handshake failed: with the upstream (unknown CA, wrong name, expired, not TLS) or
+    /// with the client (it rejected tokentap's certificate).
+    case tls
+    /// Nothing within the time allowed: connect/TLS or response head after `--upstream-timeout`
+    /// (the proxy answered 504), or a client that stopped sending within `--client-timeout`.
+    case timeout
+    /// A response (or a client's request or handshake) that started, then was cut off: a close or
+    /// reset before the declared end, a TLS close without `close_notify`.
+    case truncated
+    /// Bytes that are not valid HTTP/1.1 (or not TLS where TLS was due): the parser refused them.
+    case malformed
+}
+
 /// What an upgraded (WebSocket) connection carried, counted on a copy of its bytes. Written with
 /// the handshake at the `101` (``open`` true) and updated when the connection ends.
 public struct WebSocketSummary: Codable, Sendable, Hashable {
@@ -281,6 +301,9 @@ public struct Exchange: Codable, Sendable, Hashable {
     public var response: MessageRecord
     /// What went wrong (upstream refused, timeout, handshake failure); `nil` on success.
     public var error: String?
+    /// The typed kind of the failure the proxy reported (``error``); `nil` on success, for a client
+    /// that went away, and for rows recorded before `error_kind` existed or imported from a HAR.
+    public var errorKind: ErrorKind?
     /// Findings computed when the exchange was captured (or imported).
     public var findings: [Finding]
     /// True when the stored values are raw (`--keep-secrets`); false when redacted.
@@ -292,7 +315,7 @@ public struct Exchange: Codable, Sendable, Hashable {
                 timings: Timings = Timings(), clientAddress: String? = nil, scheme: String = "https",
                 host: String, port: Int = 443, method: String = "GET", target: String = "/",
                 request: MessageRecord = MessageRecord(), status: Int? = nil, reason: String? = nil,
-                response: MessageRecord = MessageRecord(), error: String? = nil,
+                response: MessageRecord = MessageRecord(), error: String? = nil, errorKind: ErrorKind? = nil,
                 findings: [Finding] = [], keepsSecrets: Bool = false, websocket: WebSocketSummary? = nil) {
         self.id = id
         self.session = session
@@ -310,6 +333,7 @@ public struct Exchange: Codable, Sendable, Hashable {
         self.reason = reason
         self.response = response
         self.error = error
+        self.errorKind = errorKind
         self.findings = findings
         self.keepsSecrets = keepsSecrets
         self.websocket = websocket

@@ -101,7 +101,8 @@ final class CaptureProcessor: Sendable {
                 exchange.response = decoded(exchange.response)
                 // Only flow steps (authorize, token, ...) are parsed a second time, redacted, to be kept.
                 var isFlowStep = true
-                if exchange.kind == .http || exchange.kind == .tlsError {
+                // A refused request (client-error) is judged on the head it carried.
+                if exchange.kind == .http || exchange.kind == .tlsError || exchange.kind == .clientError {
                     let judgement = state.flow.diagnose(exchange)
                     exchange.findings = judgement.findings
                     isFlowStep = judgement.isFlowStep

@@ -200,23 +200,22 @@ final class DoctorEndToEndTests {
         expectNoSecrets(d)
     }
 
-    @Test("a Basic header value ending in a line break (base64.encodebytes) on a raw socket: the proxy refuses it with 400, recorded as a client error, not as an API call")
+    @Test("a Basic header value ending in a line break (base64.encodebytes) on a raw socket: the proxy refuses it with 400, records the redacted head as a client error, and the doctor names basic-auth-malformed")
     func basicNewlineOnTheWire() throws {
         let d = try run("basic-newline-raw")
         // `Authorization: Basic …\n\r\n` ends the header line with a bare LF, which the proxy's
         // HTTP/1.1 parser (llhttp, strict) refuses: the client gets tokentap's 400, not Miro's answer.
         #expect(d.status("exchange") == 400, "\(d.steps)")
         #expect(d.body("exchange").contains("malformed HTTP request"), "\(d.steps)")
-        #expect(d.tokenRequests.isEmpty)
         let rows = try rig.list(session: d.session, all: true)
         let refused = try #require(rows.first { $0["kind"] as? String == "client-error" }, "\(rows)")
         #expect(refused["status"] as? Int == 400)
+        #expect(refused["error_kind"] as? String == "malformed")
         #expect((refused["error"] as? String)?.contains("malformed request") == true)
-        // The refused request has no method, headers or body: the doctor must not present it as a REST call.
-        let refusedID = refused["id"] as? Int
-        #expect(!d.timeline.contains { $0["exchange"] as? Int == refusedID }, "\(d.timeline)")
-        #expect(d.findings.allSatisfy { $0["exchange"] as? Int != refusedID }, "\(d.dump)")
-        #expect(d.verdicts.allSatisfy { $0["exchange"] as? Int != refusedID }, "\(d.verdicts)")
+        // The refused head was kept (method, target, fields), redacted, and judged.
+        #expect(refused["method"] as? String == "POST", "\(refused)")
+        expectRule("basic-auth-malformed", on: refused, in: d)
+        expectVerdict("basic-auth-malformed", on: refused, in: d)
         expectNoSecrets(d)
     }
 

@@ -34,7 +34,7 @@ final class RecordingEndToEndTests {
 
         let rows = try listJSON()
         #expect(rows.count == 2)
-        let listKeys: Set<String> = ["id", "session", "kind", "started", "duration_ms", "method", "url", "status", "error", "findings"]
+        let listKeys: Set<String> = ["id", "session", "kind", "started", "duration_ms", "method", "url", "status", "error", "error_kind", "findings"]
         for row in rows { #expect(Set(row.keys) == listKeys) }
         let first = rows[0], second = rows[1]
         #expect(first["method"] as? String == "POST")

@@ -249,11 +249,21 @@ import TokentapCore
     @Test func proxyAnsweredFailuresAreNotTheProvider() {
         var e = S.token(S.codeParams(), style: .form, at: 5, status: 502)
         e.error = "upstream api.miro.com:443 refused the connection"
+        e.errorKind = .connect
         let f = exchange(e)
         #expect(f.rule("provider-error") == nil)
         #expect(f.rule("server-rejected-credentials") == nil)
         #expect(f.rules == ["upstream-unreachable"])
         #expect(f.cause == "upstream-unreachable")
+        // The typed kind decides, not the words: the same text without a kind is the provider's answer.
+        e.errorKind = nil
+        #expect(exchange(e).rule("upstream-unreachable") == nil)
+        for (kind, rule) in [(ErrorKind.tls, "upstream-tls-failed"), (.timeout, "upstream-timeout"), (.truncated, "upstream-response-invalid"),
+                             (.malformed, "upstream-response-invalid")] {
+            e.errorKind = kind
+            e.error = "whatever the proxy said"
+            #expect(exchange(e).rules == [rule])
+        }
     }
 
     @Test func providerErrorEnvelopes() {
@@ -611,7 +621,7 @@ import TokentapCore
     @Test func clientTLSUntrusted() {
         var s = Scenario()
         s.add(Exchange(session: "t", kind: .tlsError, started: S.t0, host: "api.miro.com", method: "", target: "",
-                       error: "client handshake failed: alert unknown_ca"))
+                       error: "client handshake failed: alert unknown_ca", errorKind: .tls))
         let f = s.findings()
         #expect(f.rule("client-tls-untrusted")?.severity == .error)
         #expect(f.rule("client-tls-untrusted")?.confidence == .certain)
@@ -619,11 +629,12 @@ import TokentapCore
         #expect(s.verdict()?.step == "tls error")
         var proxyWording = Scenario()
         proxyWording.add(Exchange(session: "t", kind: .tlsError, started: S.t0, host: "api.miro.com", method: "", target: "",
-                                  error: "client 127.0.0.1:5555 rejected tokentap's certificate for api.miro.com: it does not trust tokentap's CA; run `tokentap ca` for how to trust it"))
-        #expect(proxyWording.findings().rule("client-tls-untrusted")?.confidence == .certain)
+                                  error: "client 127.0.0.1:5555 closed the connection during the TLS handshake", errorKind: .truncated))
+        // A client that hung up during the handshake: likely, not certain (the kind says so, not the words).
+        #expect(proxyWording.findings().rule("client-tls-untrusted")?.confidence == .likely)
         var up = Scenario()
         up.add(Exchange(session: "t", kind: .tlsError, started: S.t0, host: "api.miro.com", method: "", target: "",
-                        error: "upstream handshake failed: certificate verify failed"))
+                        error: "client sent bytes that are not a TLS handshake", errorKind: .malformed))
         #expect(up.findings().isEmpty)
     }
 

@@ -20,10 +20,11 @@ func correctGenericFlow(style: Style) -> Scenario {
 }
 
 /// A response the proxy wrote itself for a failed upstream (HTTPRelayHandler's 502/504).
-func proxyAnswered(_ e: Exchange, status: Int, error: String) -> Exchange {
+func proxyAnswered(_ e: Exchange, status: Int, error: String, kind: ErrorKind = .connect) -> Exchange {
     var e = e
     e.status = status
     e.error = error
+    e.errorKind = kind
     e.response = MessageRecord(headers: [HeaderField(name: "Content-Type", value: "text/plain; charset=utf-8"),
                                          HeaderField(name: "X-Tokentap-Error", value: "upstream")],
                                body: Data("tokentap: \(error)\n".utf8))
@@ -176,14 +177,14 @@ func proxyAnswered(_ e: Exchange, status: Int, error: String) -> Exchange {
     }
 
     @Test(arguments: [
-        (504, "upstream api.miro.com:443 sent no response head within the upstream timeout", "upstream-timeout"),
-        (502, "upstream api.miro.com:443 presented a certificate that is not trusted for api.miro.com (add its CA with --upstream-ca FILE): CERTIFICATE_VERIFY_FAILED", "upstream-tls-failed"),
-        (502, "upstream api.miro.com:443 failed: invalidStatus", "upstream-response-invalid"),
-        (502, "cannot resolve upstream host api.miro.com: NXDOMAIN", "upstream-unreachable"),
+        (504, "upstream api.miro.com:443 sent no response head within the upstream timeout", ErrorKind.timeout, "upstream-timeout"),
+        (502, "upstream api.miro.com:443 presented a certificate that is not trusted for api.miro.com (add its CA with --upstream-ca FILE): CERTIFICATE_VERIFY_FAILED", .tls, "upstream-tls-failed"),
+        (502, "upstream api.miro.com:443 sent a response that is not valid HTTP/1.1 (invalidStatus)", .malformed, "upstream-response-invalid"),
+        (502, "cannot resolve upstream host api.miro.com: NXDOMAIN", .connect, "upstream-unreachable"),
     ])
-    func otherProxySideFailures(_ status: Int, _ error: String, _ rule: String) {
+    func otherProxySideFailures(_ status: Int, _ error: String, _ kind: ErrorKind, _ rule: String) {
         var t = Scenario()
-        t.add(proxyAnswered(S.token(S.codeParams(), style: .form, at: 5), status: status, error: error))
+        t.add(proxyAnswered(S.token(S.codeParams(), style: .form, at: 5), status: status, error: error, kind: kind))
         #expect(t.findings().rules == [rule])
         #expect(t.verdict()?.cause == rule)
     }
@@ -192,7 +193,8 @@ func proxyAnswered(_ e: Exchange, status: Int, error: String) -> Exchange {
         // A response cut short after the upstream's head: the upstream's status is kept.
         var cut = Scenario()
         var e = S.token(S.codeParams(), style: .form, at: 5, status: 200, response: Data("{\"access_tok".utf8))
-        e.error = "upstream api.miro.com:443 closed the connection before responding"
+        e.error = "upstream api.miro.com:443 closed the connection before the response was complete; the client got it cut off"
+        e.errorKind = .truncated
         cut.add(e)
         #expect(cut.findings().rules == ["upstream-response-invalid"])
         #expect(cut.verdict()?.cause == "upstream-response-invalid")

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import Testing
+import TokentapCore
 
 @testable import ProxyServer
 
@@ -143,7 +144,7 @@ struct RelayStateMachineTests {
         var m = machine(origin: nil)
         let (actions, outgoing) = m.requestHead(head(.GET, "/hello"))
         #expect(outgoing == nil)
-        guard case .recordClientError(let reason, "GET", "/hello") = actions.first else { Issue.record("\(actions)"); return }
+        guard case .recordClientError(let reason, nil, "GET", "/hello") = actions.first else { Issue.record("\(actions)"); return }
         #expect(reason.contains("HTTP_PROXY"))
         guard case .answer(let answer) = actions[1] else { Issue.record("\(actions)"); return }
         #expect(answer.status == .badRequest && !answer.upstreamError)
@@ -283,7 +284,7 @@ struct RelayStateMachineTests {
         }
         #expect(answer.status == .badGateway && answer.upstreamError)
         #expect(answer.message.contains("refused") && answer.message.contains("api.miro.com"))
-        #expect(actions.contains { if case .finishCapture(let e?) = $0 { return e.contains("refused") } else { return false } })
+        #expect(actions.contains { if case .finishCapture(let e?, .connect) = $0 { return e.contains("refused") } else { return false } })
         #expect(actions.contains { if case .warn(let w) = $0 { return w.hasPrefix("GET https://api.miro.com/v1/x: ") } else { return false } })
         #expect(actions.last == .closeClient)
         #expect(isState(m, "closing"))
@@ -308,7 +309,7 @@ struct RelayStateMachineTests {
         var m = machine { $0.insecureUpstream = true }
         let id = sent(&m)
         let actions = m.responseTimeout(flight: id)
-        #expect(actions.contains { if case .finishCapture(let e?) = $0 { return e.contains("--insecure-upstream") } else { return false } })
+        #expect(actions.contains { if case .finishCapture(let e?, .timeout) = $0 { return e.contains("--insecure-upstream") } else { return false } })
     }
 
     @Test func aResetMidResponseCutsTheClientOffAndRecordsTheError() {
@@ -319,7 +320,8 @@ struct RelayStateMachineTests {
         let actions = m.upstreamFailed(IOError(errnoCode: ECONNRESET, reason: "read"))
         #expect(actions.first == .closeUpstream)
         #expect(!actions.contains { if case .answer = $0 { return true } else { return false } })
-        #expect(actions.contains { if case .finishCapture(let e?) = $0 { return e.contains("failed") } else { return false } })
+        // The head went out: the client's response is cut off, and the row says so (not "failed").
+        #expect(actions.contains { if case .finishCapture(let e?, .truncated) = $0 { return e.contains("reset the connection before the response was complete") } else { return false } })
         #expect(actions.last == .closeClient)
     }
 
@@ -347,7 +349,8 @@ struct RelayStateMachineTests {
         var waiting = machine()
         _ = waiting.requestHead(head())
         let actions = waiting.malformedRequest("invalid chunk size")
-        #expect(actions.first == .dropCapture)
+        // The head was read: its row is kept with the reason, and no proxy-side kind (the client's fault).
+        #expect(actions.first == .finishCapture(error: "client sent a malformed request part: malformed HTTP request (invalid chunk size)"))
         #expect(actions.contains { if case .answer(let a) = $0 { return a.status == .badRequest } else { return false } })
         var streaming = machine()
         _ = sent(&streaming)

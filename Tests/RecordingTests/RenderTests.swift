@@ -50,7 +50,7 @@ func isJSONBool(_ value: Any?) -> Bool {
     return ["c", "B"].contains(String(cString: n.objCType))
 }
 
-let listKeys: Set<String> = ["id", "session", "kind", "started", "duration_ms", "method", "url", "status", "error", "findings"]
+let listKeys: Set<String> = ["id", "session", "kind", "started", "duration_ms", "method", "url", "status", "error", "error_kind", "findings"]
 
 @Suite("Render")
 struct RenderTests {

@@ -141,7 +141,7 @@ struct StoreTests {
             #expect(indexes.contains(index), "missing index \(index)")
         }
         #expect(journal == "wal")
-        #expect(migrations == ["v1-exchange", "v2-session-status-index", "v3-websocket", "v4-session-profiles"])
+        #expect(migrations == ["v1-exchange", "v2-session-status-index", "v3-websocket", "v4-error-kind", "v4-session-profiles"])
         #expect(columns.contains("websocket") && columns.contains("websocket_key"))
     }
 

@@ -16,6 +16,22 @@ import sys
 import time
 
 
+def read_until_quiet(sock, idle):
+    """Reads until the peer closes (or resets) or nothing arrives for `idle` seconds: (bytes, closed)."""
+    sock.settimeout(idle)
+    received = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except (socket.timeout, TimeoutError):
+            return received, False
+        except (ConnectionResetError, ssl.SSLError):
+            return received, True
+        if not chunk:
+            return received, True
+        received += chunk
+
+
 def main(argv):
     if argv[:1] == ["tls"] and len(argv) == 5:
         _, port, root, host, idle = argv
@@ -40,21 +56,7 @@ def main(argv):
         sock = ssl.create_default_context(cafile=root).wrap_socket(sock, server_hostname=host)
     sock.sendall(request)
     sent = time.monotonic()
-    sock.settimeout(float(idle))
-    received = b""
-    closed = False
-    while True:
-        try:
-            chunk = sock.recv(65536)
-        except (socket.timeout, TimeoutError):
-            break
-        except (ConnectionResetError, ssl.SSLError):
-            closed = True
-            break
-        if not chunk:
-            closed = True
-            break
-        received += chunk
+    received, closed = read_until_quiet(sock, float(idle))
     elapsed = time.monotonic() - sent
     print(json.dumps({"received": base64.b64encode(received).decode(), "closed": closed, "seconds": elapsed}))
     return 0
