@@ -60,7 +60,11 @@ let package = Package(
             name: "Reports",
             dependencies: ["TokentapCore", "Redaction", "Recording", "OAuthDiagnosis"]
         ),
-        .testTarget(name: "ReportsTests", dependencies: ["Reports", "OAuthDiagnosis", "Redaction", "TokentapCore"]),
+        .testTarget(
+            name: "ReportsTests",
+            dependencies: ["Reports", "Recording", "OAuthDiagnosis", "Redaction", "TokentapCore"],
+            exclude: ["Golden"]
+        ),
         .target(
             name: "ProxyServer",
             dependencies: [
