@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "tokentap",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "tokentap", targets: ["tokentap"]),
         .executable(name: "tokentap-loadgen", targets: ["tokentap-loadgen"]),
@@ -55,11 +55,22 @@ let package = Package(
             name: "OAuthDiagnosis",
             dependencies: ["TokentapCore", "Redaction", .product(name: "Crypto", package: "swift-crypto")]
         ),
-        // Export formats behind the `Exporter` protocol (issue 27: the HTML report).
+        // Every output format: list/show text, the JSON documents (Codable), and the exports
+        // (HAR, Markdown, curl, HTML) behind the `Exporter` protocol.
         .target(
             name: "Reports",
             dependencies: ["TokentapCore", "Redaction", "Recording", "OAuthDiagnosis"]
         ),
+        // The capture pipeline: decode → diagnose (raw values) → redact → store → live line.
+        .target(
+            name: "Capture",
+            dependencies: [
+                "TokentapCore", "Recording", "Redaction", "OAuthDiagnosis", "ProxyServer",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "CaptureTests", dependencies: ["Capture", "Recording", "Redaction", "OAuthDiagnosis", "TokentapCore",
+                                                         .product(name: "Logging", package: "swift-log")]),
         .testTarget(
             name: "ReportsTests",
             dependencies: ["Reports", "Recording", "OAuthDiagnosis", "Redaction", "TokentapCore"],
@@ -104,7 +115,7 @@ let package = Package(
             name: "tokentap",
             dependencies: [
                 "TokentapCore", "CertificateAuthority", "ProxyServer", "Recording", "Redaction",
-                "OAuthDiagnosis", "Sandbox", "RunSupport", "Reports",
+                "OAuthDiagnosis", "Sandbox", "RunSupport", "Reports", "Capture",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -146,7 +157,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RecordingTests",
-            dependencies: ["Recording", "TokentapCore"]
+            dependencies: ["Recording", "Reports", "TokentapCore"]
         ),
         .testTarget(
             name: "OAuthDiagnosisTests",

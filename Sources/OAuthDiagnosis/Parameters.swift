@@ -102,12 +102,11 @@ public struct AuthorizationHeader: Sendable, Hashable {
             return
         }
         basicDecoded = text
-        guard let colon = text.firstIndex(of: ":") else {
+        guard let credentials = BasicCredentials(base64: b64) else {
             problems.append("no `:` between client id and secret after decoding")
             return
         }
-        let user = String(text[..<colon])
-        let pass = String(text[text.index(after: colon)...])
+        let (user, pass) = (credentials.user, credentials.password)
         basicUser = user
         basicPassword = pass
         if user.isEmpty { problems.append("empty client id before the `:`") }

@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import ProxyServer
+import Capture
 import TokentapCore
 
 /// The options `proxy` and `run` share (design.md, "Command line").
@@ -169,9 +170,14 @@ final class RunningProxy: Sendable {
         if let warning = paths.startupWarning(authority.layout) { warn(warning) }
         var logger = Logger(label: "tokentap") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = ProcessInfo.processInfo.environment["TOKENTAP_DEBUG"] != nil ? .debug : .notice
-        let pipeline = try CapturePipeline(home: home, paths: paths, session: config.session, keepSecrets: keepSecrets,
-                                           insecureUpstream: config.insecureUpstream, echo: announce,
+        let pipeline: CapturePipeline
+        do {
+            pipeline = try CapturePipeline(database: home.database, fingerprintKey: paths.fingerprintKey, session: config.session,
+                                           keepSecrets: keepSecrets, insecureUpstream: config.insecureUpstream, echo: announce,
                                            maxBody: config.maxBody, logger: logger)
+        } catch let error as CaptureSetupError {
+            throw CLIFailure.runtime(error.description)
+        }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let server: ProxyServer
         let bound: SocketAddress

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Testing
 @testable import Recording
+import Reports
 import TokentapCore
 
 /// A fresh temporary folder, removed by `cleanup()`.

@@ -1,4 +1,5 @@
 import Foundation
+import Recording
 import TokentapCore
 
 /// Output of `tokentap list` and `tokentap show`, text and `--json` (design.md, "Command line").
@@ -8,10 +9,15 @@ import TokentapCore
 public enum Render {
     // MARK: JSON
 
-    /// `list --json`: an array of `{ id, session, kind, started, duration_ms, method, url, status,
-    /// error, findings: [rule id] }`.
+    /// `list --json`: an array of ``ExchangeDocument``s (`{ id, session, kind, started,
+    /// duration_ms, method, url, status, error, findings: [rule id] }`), pretty-printed.
     public static func listJSON(_ exchanges: [Exchange]) -> String {
-        serialize(exchanges.map { summaryObject($0, fullFindings: false) })
+        JSONDocument.string(exchanges.map { ExchangeDocument($0) })
+    }
+
+    /// `tail --json`: one exchange as one compact line with `list --json`'s keys.
+    public static func tailJSONLine(_ exchange: Exchange) -> String {
+        JSONDocument.string(ExchangeDocument(exchange), compact: true)
     }
 
     /// `show --json`: the `list` fields plus `request` and `response` (`headers`, `body`,
@@ -19,85 +25,7 @@ public enum Render {
     /// `findings` as full objects (`rule`, `severity`, `confidence`, `exchange`, `title`,
     /// `evidence`, `fix`, `reference`); a `websocket` row adds its `websocket` object.
     public static func showJSON(_ exchange: Exchange) -> String {
-        var object = summaryObject(exchange, fullFindings: true)
-        var request = messageObject(exchange.request)
-        request["http_version"] = exchange.request.httpVersion
-        var response = messageObject(exchange.response)
-        response["http_version"] = exchange.response.httpVersion
-        response["reason"] = exchange.reason ?? NSNull()
-        object["request"] = request
-        object["response"] = response
-        let t = exchange.timings
-        object["timings"] = [
-            "connect": ms(t.connect), "tls": ms(t.tls), "send": ms(t.send), "wait": ms(t.wait),
-            "receive": ms(t.receive), "total": ms(t.total),
-        ] as [String: Any]
-        if let ws = exchange.websocket { object["websocket"] = webSocketObject(ws) }
-        return serialize(object)
-    }
-
-    /// `show --json`'s `websocket` object (design.md): counts, close code, who closed; `null`
-    /// frame counts when counting failed.
-    public static func webSocketObject(_ ws: WebSocketSummary) -> [String: Any] {
-        [
-            "frames_client": ws.framesClient ?? NSNull(), "frames_server": ws.framesServer ?? NSNull(),
-            "bytes_client": ws.bytesClient, "bytes_server": ws.bytesServer,
-            "close_code": ws.closeCode ?? NSNull(), "closed_by": ws.closedBy ?? NSNull(),
-        ] as [String: Any]
-    }
-
-    /// `findings` of `show --json` / `doctor --json`: one object per finding.
-    public static func findingObject(_ f: Finding) -> [String: Any] {
-        [
-            "rule": f.rule, "severity": f.severity.rawValue, "confidence": f.confidence.rawValue,
-            "exchange": Int(f.exchange), "title": f.title, "evidence": f.evidence, "fix": f.fix,
-            "reference": f.reference,
-        ]
-    }
-
-    /// A body as JSON text: `utf8` when it is valid UTF-8, else `base64`.
-    public static func bodyText(_ body: Data) -> (text: String, encoding: String) {
-        if let text = String(data: body, encoding: .utf8) { return (text, "utf8") }
-        return (body.base64EncodedString(), "base64")
-    }
-
-    private static func summaryObject(_ e: Exchange, fullFindings: Bool) -> [String: Any] {
-        [
-            "id": e.id.map { Int($0) as Any } ?? NSNull(),
-            "session": e.session,
-            "kind": e.kind.rawValue,
-            "started": iso8601Microseconds(e.started),
-            "duration_ms": ms(e.timings.total),
-            "method": e.method,
-            "url": e.url,
-            "status": e.status.map { $0 as Any } ?? NSNull(),
-            "error": e.error.map { $0 as Any } ?? NSNull(),
-            "findings": fullFindings ? e.findings.map(findingObject) as Any : e.findings.map(\.rule) as Any,
-        ]
-    }
-
-    private static func messageObject(_ m: MessageRecord) -> [String: Any] {
-        let body = bodyText(m.body)
-        return [
-            "headers": m.headers.map { ["name": $0.name, "value": $0.value] },
-            "body": body.text,
-            "body_encoding": body.encoding,
-            "truncated": m.truncated,
-        ]
-    }
-
-    /// Milliseconds rounded to the microsecond, so `12.3` does not print as `12.300000000000001`.
-    private static func ms(_ value: Double?) -> Any {
-        guard let value else { return NSNull() }
-        let rounded = (value * 1000).rounded() / 1000
-        if rounded == rounded.rounded(), abs(rounded) < 1e15 { return Int(rounded) }
-        return rounded
-    }
-
-    private static func serialize(_ object: Any) -> String {
-        let data = (try? JSONSerialization.data(
-            withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data("null".utf8)
-        return String(decoding: data, as: UTF8.self)
+        JSONDocument.string(ExchangeDocument(exchange, detail: true))
     }
 
     // MARK: Text
@@ -281,14 +209,11 @@ public enum Render {
         return out
     }
 
-    /// `tokentap sessions --json`: an array of `{ "name": str, "first_started": ISO 8601,
-    /// "last_started": ISO 8601, "count": int, "http_count": int, "failures": int }`, latest last.
+    /// `tokentap sessions --json`: an array of ``SessionDocument``s (`{ "name": str,
+    /// "first_started": ISO 8601, "last_started": ISO 8601, "count": int, "http_count": int,
+    /// "failures": int }`), latest last.
     public static func sessionsJSON(_ sessions: [SessionSummary]) -> String {
-        serialize(sessions.map { s -> [String: Any] in
-            ["name": s.name, "first_started": iso8601Microseconds(s.firstStarted),
-             "last_started": iso8601Microseconds(s.lastStarted), "count": s.count, "http_count": s.httpCount,
-             "failures": s.failures]
-        })
+        JSONDocument.string(sessions.map(SessionDocument.init))
     }
 
     // MARK: Helpers

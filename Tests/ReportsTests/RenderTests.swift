@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import Recording
+@testable import Reports
+import Recording
 import TokentapCore
 
 /// An exchange as stored, with every kind of value the renderers care about.

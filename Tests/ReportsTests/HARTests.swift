@@ -1,5 +1,6 @@
 import Foundation
 import Recording
+@testable import Reports
 import Testing
 import TokentapCore
 

@@ -2,7 +2,8 @@ import Foundation
 import Testing
 import TokentapCore
 
-@testable import Recording
+@testable import Reports
+import Recording
 
 /// A `websocket` row in `list`, `show`, `show --json` and the HAR export.
 @Suite("WebSocket rows rendered")

@@ -1,4 +1,6 @@
 import Foundation
+import OAuthDiagnosis
+import Recording
 import TokentapCore
 
 /// HAR 1.2 (HTTP Archive, http://www.softwareishard.com/blog/har-12-spec/) export and import.
@@ -49,143 +51,175 @@ public enum HAR {
     /// Times: `startedDateTime` ISO 8601 UTC with microseconds; `time` and `timings` in ms, with
     /// `blocked`/`dns` (and `connect`/`ssl` when unknown) -1; `connect` includes `ssl` (HAR 1.2).
     /// Bodies: UTF-8 text as is; anything else base64 with `encoding: "base64"`.
-    /// `extensions`: more `_tokentap` fields per exchange id (the CLI adds `verdict`, the doctor's
-    /// verdict on a failed OAuth exchange: `{exchange, step, status, cause, confidence, summary, fix,
-    /// consequences, alternatives}`).
-    public static func export(_ exchanges: [Exchange], creatorVersion: String, extensions: [Int64: [String: Any]] = [:]) -> Data {
-        let log: [String: Any] = [
-            "log": [
-                "version": "1.2",
-                "creator": ["name": "tokentap", "version": creatorVersion],
-                "entries": exchanges.map { e in
-                    var object = entry(e)
-                    if let id = e.id, let more = extensions[id], var tokentap = object["_tokentap"] as? [String: Any] {
-                        tokentap.merge(more) { current, _ in current }
-                        object["_tokentap"] = tokentap
-                    }
-                    return object
-                },
-            ] as [String: Any],
-        ]
-        return (try? JSONSerialization.data(withJSONObject: log, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]))
-            ?? Data("{}".utf8)
+    /// `verdicts`: the doctor's verdict on each failed OAuth exchange, written as the entry's
+    /// `_tokentap.verdict` (``VerdictDocument``: `{exchange, step, status, cause, confidence,
+    /// summary, fix, consequences, alternatives}`).
+    public static func export(_ exchanges: [Exchange], creatorVersion: String, verdicts: [Verdict] = []) -> Data {
+        let byExchange = Dictionary(verdicts.map { ($0.exchange, $0) }, uniquingKeysWith: { first, _ in first })
+        let log = Document(log: Log(creator: Creator(version: creatorVersion), entries: exchanges.map { e in
+            Entry(e, verdict: e.id.flatMap { byExchange[$0] })
+        }))
+        return JSONDocument.encode(log)
     }
 
-    /// One HAR entry object for `e` (see `export`).
-    public static func entry(_ e: Exchange) -> [String: Any] {
-        let t = e.timings
-        var timings: [String: Any] = ["blocked": -1.0, "dns": -1.0]
-        timings["ssl"] = t.tls.map(rounded) ?? -1.0
-        if let c = t.connect { timings["connect"] = rounded(c + (t.tls ?? 0)) } else { timings["connect"] = t.tls.map(rounded) ?? -1.0 }
-        if t.send == nil && t.wait == nil && t.receive == nil {
-            // Unknown phases: the whole time is waiting, so the phases still add up to `time`.
-            timings["send"] = 0.0; timings["wait"] = rounded(max(0, t.total - (t.connect ?? 0) - (t.tls ?? 0))); timings["receive"] = 0.0
-        } else {
-            timings["send"] = rounded(t.send ?? 0); timings["wait"] = rounded(t.wait ?? 0); timings["receive"] = rounded(t.receive ?? 0)
+    /// The HAR file: `{log: {version: "1.2", creator: {name: "tokentap", version}, entries}}`.
+    public struct Document: Encodable, Sendable {
+        public var log: Log
+    }
+
+    public struct Log: Encodable, Sendable {
+        public var version = "1.2"
+        public var creator: Creator
+        public var entries: [Entry]
+    }
+
+    public struct Creator: Encodable, Sendable {
+        public var name = "tokentap"
+        public var version: String
+    }
+
+    /// One HAR entry for an exchange (see `export`): `startedDateTime`, `time`, `request`,
+    /// `response`, `cache`, `timings`, `_tokentap` (`{id, session, kind, findings, error?,
+    /// websocket?, verdict?}`); a WebSocket row adds Chrome's `_resourceType` and
+    /// `_webSocketMessages` (type, time in seconds since 1970, opcode, empty `data`, `_length`:
+    /// payloads are never kept).
+    public struct Entry: Encodable, Sendable {
+        public var exchange: Exchange
+        public var verdict: Verdict?
+
+        public init(_ exchange: Exchange, verdict: Verdict? = nil) {
+            self.exchange = exchange
+            self.verdict = verdict
         }
-        var tokentap: [String: Any] = [
-            "id": e.id.map { Int($0) as Any } ?? NSNull(),
-            "session": e.session,
-            "kind": e.kind.rawValue,
-            "findings": e.findings.map(Render.findingObject),
-        ]
-        if let error = e.error { tokentap["error"] = error }
-        var object: [String: Any] = [
-            "startedDateTime": iso8601Microseconds(e.started),
-            "time": rounded(t.total),
-            "request": requestObject(e),
-            "response": responseObject(e),
-            "cache": [String: Any](),
-            "timings": timings,
-            "_tokentap": tokentap,
-        ]
-        if let ws = e.websocket {
-            // As Chrome's DevTools export them: `_resourceType` and `_webSocketMessages` (type,
-            // time in seconds since 1970, opcode, data). Payloads are never kept: `data` is empty;
-            // `_tokentap.websocket` adds the counts and each message's length.
-            object["_resourceType"] = "websocket"
-            object["_webSocketMessages"] = ws.messages.map { m -> [String: Any] in
-                ["type": m.type, "time": m.time.timeIntervalSince1970, "opcode": m.opcode, "data": "", "_length": m.length]
+
+        enum CodingKeys: String, CodingKey {
+            case startedDateTime, time, request, response, cache, timings
+            case tokentap = "_tokentap", resourceType = "_resourceType", webSocketMessages = "_webSocketMessages"
+        }
+        enum TimingKeys: String, CodingKey { case blocked, dns, ssl, connect, send, wait, receive }
+        enum TokentapKeys: String, CodingKey { case id, session, kind, findings, error, websocket, verdict }
+        enum MessageKeys: String, CodingKey { case type, time, opcode, data, length = "_length" }
+
+        public func encode(to encoder: Encoder) throws {
+            let e = exchange
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(e.started, forKey: .startedDateTime)
+            try c.encode(Milliseconds(e.timings.total), forKey: .time)
+            try c.encode(Request(e), forKey: .request)
+            try c.encode(Response(e), forKey: .response)
+            try c.encode([String: String](), forKey: .cache)
+
+            let t = e.timings
+            var timings = c.nestedContainer(keyedBy: TimingKeys.self, forKey: .timings)
+            try timings.encode(Milliseconds(-1), forKey: .blocked)
+            try timings.encode(Milliseconds(-1), forKey: .dns)
+            try timings.encode(Milliseconds(t.tls ?? -1), forKey: .ssl)
+            try timings.encode(Milliseconds(t.connect.map { $0 + (t.tls ?? 0) } ?? t.tls ?? -1), forKey: .connect)
+            if t.send == nil && t.wait == nil && t.receive == nil {
+                // Unknown phases: the whole time is waiting, so the phases still add up to `time`.
+                try timings.encode(Milliseconds(0), forKey: .send)
+                try timings.encode(Milliseconds(max(0, t.total - (t.connect ?? 0) - (t.tls ?? 0))), forKey: .wait)
+                try timings.encode(Milliseconds(0), forKey: .receive)
+            } else {
+                try timings.encode(Milliseconds(t.send ?? 0), forKey: .send)
+                try timings.encode(Milliseconds(t.wait ?? 0), forKey: .wait)
+                try timings.encode(Milliseconds(t.receive ?? 0), forKey: .receive)
             }
-            var summary = Render.webSocketObject(ws)
-            summary["messages_not_listed"] = ws.messagesDropped
-            if let error = ws.countingError { summary["counting_error"] = error }
-            tokentap["websocket"] = summary
-            object["_tokentap"] = tokentap
-        }
-        return object
-    }
 
-    private static func requestObject(_ e: Exchange) -> [String: Any] {
-        let url = e.kind == .tunnel ? "\(e.scheme)://\(e.host.contains(":") ? "[\(e.host)]" : e.host):\(e.port)" : e.url
-        var object: [String: Any] = [
-            "method": e.method.isEmpty ? "CONNECT" : e.method,
-            "url": url,
-            "httpVersion": e.request.httpVersion,
-            "headers": e.request.headers.map { ["name": $0.name, "value": $0.value] },
-            "queryString": formPairs(e.query ?? "").map { ["name": $0.0, "value": $0.1] },
-            "cookies": [Any](),
-            "headersSize": -1,
-            "bodySize": e.request.body.isEmpty && e.request.wireSize == 0 ? 0 : max(e.request.wireSize, e.request.body.count),
-        ]
-        if !e.request.body.isEmpty {
-            let mime = e.request.headers.first(named: "Content-Type") ?? "application/octet-stream"
-            var post: [String: Any] = ["mimeType": mime]
-            if let text = String(data: e.request.body, encoding: .utf8) {
-                post["text"] = text
-                if mime.lowercased().hasPrefix("application/x-www-form-urlencoded") {
-                    post["params"] = formPairs(text).map { ["name": $0.0, "value": $0.1] }
+            var tokentap = c.nestedContainer(keyedBy: TokentapKeys.self, forKey: .tokentap)
+            try tokentap.encode(e.id, forKey: .id)
+            try tokentap.encode(e.session, forKey: .session)
+            try tokentap.encode(e.kind.rawValue, forKey: .kind)
+            try tokentap.encode(e.findings.map(FindingDocument.init), forKey: .findings)
+            try tokentap.encodeIfPresent(e.error, forKey: .error)
+            try tokentap.encodeIfPresent(verdict.map(VerdictDocument.init), forKey: .verdict)
+            if let ws = e.websocket {
+                try c.encode("websocket", forKey: .resourceType)
+                var messages = c.nestedUnkeyedContainer(forKey: .webSocketMessages)
+                for m in ws.messages {
+                    var o = messages.nestedContainer(keyedBy: MessageKeys.self)
+                    try o.encode(m.type, forKey: .type)
+                    try o.encode(m.time.timeIntervalSince1970, forKey: .time)
+                    try o.encode(m.opcode, forKey: .opcode)
+                    try o.encode("", forKey: .data)
+                    try o.encode(m.length, forKey: .length)
                 }
-            } else {
-                post["text"] = e.request.body.base64EncodedString()
-                post["encoding"] = "base64"
+                try tokentap.encode(WebSocketDocument(ws, forHAR: true), forKey: .websocket)
             }
-            object["postData"] = post
         }
-        return object
     }
 
-    private static func responseObject(_ e: Exchange) -> [String: Any] {
-        let body = e.response.body
-        var content: [String: Any] = [
-            "size": body.count,
-            "mimeType": e.response.headers.first(named: "Content-Type") ?? "",
-        ]
-        if !body.isEmpty {
-            if let text = String(data: body, encoding: .utf8) {
-                content["text"] = text
-            } else {
-                content["text"] = body.base64EncodedString()
-                content["encoding"] = "base64"
+    /// HAR's `request`: `method` (`CONNECT` for a tunnel), `url`, `httpVersion`, `headers`,
+    /// `queryString`, `cookies` (empty), `headersSize` -1, `bodySize`, and `postData` (`mimeType`,
+    /// `text`, `encoding` when base64, `params` for a form) when there is a body.
+    struct Request: Encodable {
+        var e: Exchange
+        init(_ e: Exchange) { self.e = e }
+
+        enum CodingKeys: String, CodingKey { case method, url, httpVersion, headers, queryString, cookies, headersSize, bodySize, postData }
+        enum PostKeys: String, CodingKey { case mimeType, text, encoding, params }
+
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(e.method.isEmpty ? "CONNECT" : e.method, forKey: .method)
+            try c.encode(e.kind == .tunnel ? "\(e.scheme)://\(hostPortText(e.host, e.port))" : e.url, forKey: .url)
+            try c.encode(e.request.httpVersion, forKey: .httpVersion)
+            try c.encode(e.request.headers.map(NameValue.init), forKey: .headers)
+            try c.encode(formPairs(e.query ?? ""), forKey: .queryString)
+            try c.encode([String](), forKey: .cookies)
+            try c.encode(-1, forKey: .headersSize)
+            try c.encode(e.request.body.isEmpty && e.request.wireSize == 0 ? 0 : max(e.request.wireSize, e.request.body.count), forKey: .bodySize)
+            guard !e.request.body.isEmpty else { return }
+            let mime = e.request.headers.first(named: "Content-Type") ?? "application/octet-stream"
+            var post = c.nestedContainer(keyedBy: PostKeys.self, forKey: .postData)
+            try post.encode(mime, forKey: .mimeType)
+            let body = BodyText(e.request.body)
+            try post.encode(body.text, forKey: .text)
+            if body.isBase64 {
+                try post.encode(body.encoding, forKey: .encoding)
+            } else if mime.lowercased().hasPrefix("application/x-www-form-urlencoded") {
+                try post.encode(formPairs(body.text), forKey: .params)
             }
         }
-        if e.response.decodedFrom != nil { content["compression"] = max(0, body.count - e.response.wireSize) }
-        let location = e.status.map { (300..<400).contains($0) } ?? false ? e.response.headers.first(named: "Location") ?? "" : ""
-        return [
-            "status": e.status ?? 0,
-            "statusText": e.reason ?? "",
-            "httpVersion": e.response.httpVersion,
-            "headers": e.response.headers.map { ["name": $0.name, "value": $0.value] },
-            "cookies": [Any](),
-            "content": content,
-            "redirectURL": location,
-            "headersSize": -1,
-            "bodySize": e.status == nil ? -1 : e.response.wireSize,
-        ]
     }
 
-    private static func rounded(_ ms: Double) -> Double { (ms * 1000).rounded() / 1000 }
+    /// HAR's `response`: `status` (0 when none), `statusText`, `httpVersion`, `headers`, `cookies`,
+    /// `content` (`size`, `mimeType`, `text`/`encoding` when there is a body, `compression` when it
+    /// was decoded), `redirectURL`, `headersSize` -1, `bodySize` (-1 when there was no response).
+    struct Response: Encodable {
+        var e: Exchange
+        init(_ e: Exchange) { self.e = e }
 
-    /// `a=1&b=x%20y` → `[("a","1"), ("b","x y")]` (form decoding: `+` is a space).
-    static func formPairs(_ text: String) -> [(String, String)] {
-        text.split(separator: "&", omittingEmptySubsequences: true).map { pair in
-            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            func decode(_ s: Substring) -> String {
-                let plus = s.replacingOccurrences(of: "+", with: " ")
-                return plus.removingPercentEncoding ?? plus
+        enum CodingKeys: String, CodingKey { case status, statusText, httpVersion, headers, cookies, content, redirectURL, headersSize, bodySize }
+        enum ContentKeys: String, CodingKey { case size, mimeType, text, encoding, compression }
+
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            let body = e.response.body
+            try c.encode(e.status ?? 0, forKey: .status)
+            try c.encode(e.reason ?? "", forKey: .statusText)
+            try c.encode(e.response.httpVersion, forKey: .httpVersion)
+            try c.encode(e.response.headers.map(NameValue.init), forKey: .headers)
+            try c.encode([String](), forKey: .cookies)
+            var content = c.nestedContainer(keyedBy: ContentKeys.self, forKey: .content)
+            try content.encode(body.count, forKey: .size)
+            try content.encode(e.response.headers.first(named: "Content-Type") ?? "", forKey: .mimeType)
+            if !body.isEmpty {
+                let text = BodyText(body)
+                try content.encode(text.text, forKey: .text)
+                if text.isBase64 { try content.encode(text.encoding, forKey: .encoding) }
             }
-            return (decode(kv[0]), kv.count > 1 ? decode(kv[1]) : "")
+            if e.response.decodedFrom != nil { try content.encode(max(0, body.count - e.response.wireSize), forKey: .compression) }
+            let redirect = e.status.map { (300..<400).contains($0) } ?? false
+            try c.encode(redirect ? e.response.headers.first(named: "Location") ?? "" : "", forKey: .redirectURL)
+            try c.encode(-1, forKey: .headersSize)
+            try c.encode(e.status == nil ? -1 : e.response.wireSize, forKey: .bodySize)
         }
+    }
+
+    /// `a=1&b=x%20y` → `[{a, 1}, {b, "x y"}]` (``FormCoding``: `+` is a space).
+    static func formPairs(_ text: String) -> [NameValue] {
+        FormCoding.pairs(text).map { NameValue(name: $0.name, value: $0.value) }
     }
 
     // MARK: - Import
