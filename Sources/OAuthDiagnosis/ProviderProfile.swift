@@ -1,4 +1,5 @@
 import Foundation
+import TokentapCore
 
 /// What one OAuth provider accepts and how long its credentials live, as data.
 ///
@@ -188,11 +189,7 @@ public struct ProviderProfile: Sendable, Hashable {
 
     /// True when `host` (lower-case) is one of ``hosts``.
     public func serves(host: String) -> Bool {
-        let h = host.lowercased()
-        return hosts.contains { pattern in
-            if pattern.hasPrefix("*.") { return h.hasSuffix(String(pattern.dropFirst(1))) }
-            return h == pattern
-        }
+        hosts.contains { hostMatches(host, pattern: $0) }
     }
 
     /// The documentation URL for `topic`, else the RFC section given.

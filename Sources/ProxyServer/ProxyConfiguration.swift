@@ -1,5 +1,6 @@
 import CertificateAuthority
 import Foundation
+import TokentapCore
 
 /// A `HOST:PORT` listen or target address. IPv6 literals are written in brackets (`[::1]:8877`).
 public struct HostPort: Sendable, Hashable, CustomStringConvertible {
@@ -49,7 +50,7 @@ public struct HostPort: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// `host:port`, bracketing IPv6 literals.
-    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    public var description: String { hostPortText(host, port) }
 }
 
 /// A host pattern for `--intercept`: an exact name (`miro.com`), a wildcard (`*.miro.com`, any
@@ -69,10 +70,7 @@ public struct HostPattern: Sendable, Hashable, CustomStringConvertible {
     }
 
     public func matches(_ host: String) -> Bool {
-        let host = host.lowercased()
-        if pattern == "*" { return true }
-        if pattern.hasPrefix("*.") { return host.hasSuffix(String(pattern.dropFirst(1))) }
-        return host == pattern
+        hostMatches(host, pattern: pattern)
     }
 
     public var description: String { pattern }

@@ -76,20 +76,30 @@ public enum Render {
                 colors: [nil, style.dim, nil, nil, statusColor, style.dim, findingsColor], notes: notes?(e) ?? []))
         }
         let shown = header ? lines[...] : lines.dropFirst()
-        let widths = (0..<7).map { c in shown.map { $0.cells[c].count }.max() ?? 0 }
-        let rightAligned: Set<Int> = [0, 5]
+        return table(shown.map(\.cells), colors: shown.map(\.colors), rightAligned: [0, 5], unpadded: [6],
+                     notes: shown.map(\.notes), style: style)
+    }
+
+    /// The one table renderer (`list`, `tail`, `sessions`): each cell padded to its column's widest
+    /// (left-aligned, or right-aligned in `rightAligned`; `unpadded` columns as they are), cells
+    /// joined by two spaces, trailing spaces dropped, `colors` applied per cell after padding, and
+    /// each row's `notes` printed under it as they are.
+    static func table(_ rows: [[String]], colors: [[String?]], rightAligned: Set<Int>, unpadded: Set<Int> = [],
+                      notes: [[String]] = [], style: Style) -> String {
+        let columns = rows.map(\.count).max() ?? 0
+        let widths = (0..<columns).map { c in rows.map { c < $0.count ? $0[c].count : 0 }.max() ?? 0 }
         var out = ""
-        for line in shown {
+        for (r, row) in rows.enumerated() {
             var parts: [String] = []
-            for (c, cell) in line.cells.enumerated() {
+            for (c, cell) in row.enumerated() {
                 let pad = String(repeating: " ", count: widths[c] - cell.count)
-                let padded = c == 6 ? cell : (rightAligned.contains(c) ? pad + cell : cell + pad)
-                parts.append(style.apply(line.colors[c], padded))
+                let padded = unpadded.contains(c) ? cell : (rightAligned.contains(c) ? pad + cell : cell + pad)
+                parts.append(style.apply(colors[r][c], padded))
             }
             var text = parts.joined(separator: "  ")
             while text.hasSuffix(" ") { text.removeLast() }
             out += text + "\n"
-            for note in line.notes { out += note + "\n" }
+            if r < notes.count { for note in notes[r] { out += note + "\n" } }
         }
         return out
     }
@@ -194,19 +204,10 @@ public enum Render {
             rows.append([s.name + (i == sessions.count - 1 ? " *" : ""), formatter.string(from: s.firstStarted),
                          formatter.string(from: s.lastStarted), String(s.count), String(s.httpCount), String(s.failures)])
         }
-        let widths = (0..<6).map { c in rows.map { $0[c].count }.max() ?? 0 }
-        var out = ""
-        for (r, row) in rows.enumerated() {
-            var parts: [String] = []
-            for (c, cell) in row.enumerated() {
-                let pad = String(repeating: " ", count: widths[c] - cell.count)
-                let padded = c >= 3 ? pad + cell : cell + pad
-                let code: String? = r == 0 ? style.bold : (c == 5 && cell != "0" ? style.red : nil)
-                parts.append(style.apply(code, padded))
-            }
-            out += parts.joined(separator: "  ") + "\n"
+        let colors = rows.enumerated().map { r, row in
+            row.enumerated().map { c, cell -> String? in r == 0 ? style.bold : (c == 5 && cell != "0" ? style.red : nil) }
         }
-        return out
+        return table(rows, colors: colors, rightAligned: [3, 4, 5], style: style)
     }
 
     /// `tokentap sessions --json`: an array of ``SessionDocument``s (`{ "name": str,

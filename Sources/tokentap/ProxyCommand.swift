@@ -59,7 +59,7 @@ struct ProxyOptions: ParsableArguments {
         } catch let error as ConfigurationError {
             throw CLIFailure.usage(error.description)
         }
-        if !allowRemote && !isLoopback(config.listen.host) {
+        if !allowRemote && !ProxyConfiguration.isLoopback(config.listen.host) {
             throw CLIFailure.usage("--listen \(config.listen) is not a loopback address: anyone who can reach it could use the proxy; add --allow-remote if you mean it")
         }
         for path in upstreamCA {
@@ -103,9 +103,6 @@ struct ProxyOptions: ParsableArguments {
         return f.string(from: date)
     }
 
-    private func isLoopback(_ host: String) -> Bool {
-        host == "localhost" || host == "::1" || host.hasPrefix("127.")
-    }
 }
 
 /// Prints to stderr.
@@ -245,9 +242,8 @@ final class RunningProxy: Sendable {
 /// SIGINT/SIGTERM caught from the moment `install()` returns (before `listening on` is printed,
 /// so a supervisor that signals right after start-up still gets a clean exit 0).
 final class TerminationSignals: @unchecked Sendable {
-    private let lock = NSLock()
-    private var fired = false
-    private var continuation: CheckedContinuation<Void, Never>?
+    private let first = FirstOf<Bool>()
+    /// Written by `install` only, before it returns.
     private var sources: [DispatchSourceSignal] = []
 
     static func install(_ caught: [Int32] = [SIGINT, SIGTERM]) -> TerminationSignals {
@@ -263,26 +259,12 @@ final class TerminationSignals: @unchecked Sendable {
     }
 
     private func fire() {
-        lock.lock()
-        fired = true
-        let c = continuation
-        continuation = nil
-        lock.unlock()
-        c?.resume()
+        first.fire(true)
     }
 
     /// Returns once a signal has arrived (at once if one already did).
     func wait() async {
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            lock.lock()
-            if fired {
-                lock.unlock()
-                c.resume()
-            } else {
-                continuation = c
-                lock.unlock()
-            }
-        }
+        _ = await first.wait()
     }
 }
 
