@@ -78,7 +78,7 @@ struct TokenResponse: Sendable {
                 else { dict[k] = "\(v)" }
                 order.append(k)
             }
-        } else if let text = String(data: body, encoding: .utf8), RequestParameters.looksLikeForm(text) {
+        } else if let text = String(data: body, encoding: .utf8), FormCoding.looksLikeForm(text) {
             for (n, v, _) in RequestParameters.formPairs(text) { dict[n] = v; order.append(n) }
         }
         accessToken = dict["access_token"]

@@ -401,10 +401,10 @@ extension RuleContext {
 
     mutating func loopbackRule() {
         guard cur.role == .authorize, failed || cur.deliveredError != nil,
-              let uri = p.value("redirect_uri"), let u = URLComponents(string: uri), let host = u.host, isLoopback(host) else { return }
+              let uri = p.value("redirect_uri"), let u = URLComponents(string: uri), let host = u.host, isLoopbackHost(host) else { return }
         let good = history.last { h in
             h.role == .authorize && h.deliveredCode != nil &&
-                (h.params.value("redirect_uri").flatMap { URLComponents(string: $0) }.map { $0.host.map(isLoopback) == true && $0.port != u.port } ?? false)
+                (h.params.value("redirect_uri").flatMap { URLComponents(string: $0) }.map { $0.host.map(isLoopbackHost) == true && $0.port != u.port } ?? false)
         }
         guard let good, let goodURI = good.params.value("redirect_uri") else { return }
         add("loopback-redirect-port", .error, .likely, "The loopback redirect_uri's port changed since the last successful login",

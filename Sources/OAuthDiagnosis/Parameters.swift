@@ -162,7 +162,7 @@ public struct RequestParameters: Sendable, Hashable {
                     items.append(Parameter(name: key, value: s, wire: s, place: .json))
                 }
             }
-        } else if let text, ct.contains("x-www-form-urlencoded") || RequestParameters.looksLikeForm(text) {
+        } else if let text, ct.contains("x-www-form-urlencoded") || FormCoding.looksLikeForm(text) {
             bodyKind = .form
             items += RequestParameters.formPairs(text).map { Parameter(name: $0.0, value: $0.1, wire: $0.2, place: .form) }
         } else if text != nil {
@@ -204,16 +204,6 @@ public struct RequestParameters: Sendable, Hashable {
     /// One level of form decoding, exactly as redaction fingerprints it (`FormCoding.decode`).
     static func formDecode(_ s: String) -> String {
         FormCoding.decode(s)
-    }
-
-    static func looksLikeForm(_ text: String) -> Bool {
-        let pairs = text.split(separator: "&")
-        guard !pairs.isEmpty else { return false }
-        return pairs.allSatisfy { p in
-            guard let eq = p.firstIndex(of: "=") else { return false }
-            let name = p[..<eq]
-            return !name.isEmpty && name.allSatisfy { $0.isLetter || $0.isNumber || "_-.%[]+".contains($0) }
-        }
     }
 
     static func multipartPairs(_ text: String, contentType: String) -> [(String, String)] {

@@ -181,25 +181,7 @@ public struct ProxyConfiguration: Sendable {
     /// intercepted host, or one in plain HTTP to a loopback host (the app's OAuth callback, which
     /// `tokentap browser` sends through the proxy). Other hosts are forwarded unrecorded.
     public func records(scheme: String, host: String) -> Bool {
-        intercepts(host) || (scheme == "http" && Self.isLoopback(host))
-    }
-
-    /// `localhost`, 127.0.0.0/8, `::1` (in any spelling, also IPv4-mapped `::ffff:127.x.y.z`).
-    public static func isLoopback(_ host: String) -> Bool {
-        var h = host.lowercased()
-        if h.hasPrefix("["), h.hasSuffix("]") { h = String(h.dropFirst().dropLast()) }
-        if h.hasSuffix(".") { h = String(h.dropLast()) }
-        if h == "localhost" { return true }
-        if let ip = IPAddress(h) {
-            let b = ip.bytes
-            if b.count == 4 { return b[0] == 127 }
-            if b.count == 16 {
-                if b[0..<15].allSatisfy({ $0 == 0 }) && b[15] == 1 { return true }  // ::1
-                // ::ffff:127.x.y.z (an IPv4-mapped loopback address)
-                return b[0..<10].allSatisfy({ $0 == 0 }) && b[10] == 0xff && b[11] == 0xff && b[12] == 127
-            }
-        }
-        return false
+        intercepts(host) || (scheme == "http" && isLoopbackHost(host))
     }
 
     /// Where to connect for `host:port`: a `--map-remote` target, or the host itself.

@@ -286,7 +286,7 @@ public enum Render {
         }
         if let pretty = prettyJSON(text) {
             out += pretty + "\n"
-        } else if contentType.contains("application/x-www-form-urlencoded") || (contentType.isEmpty && looksLikeForm(text)) {
+        } else if contentType.contains("application/x-www-form-urlencoded") || (contentType.isEmpty && FormCoding.looksLikeForm(text)) {
             for pair in text.split(separator: "&", omittingEmptySubsequences: true) {
                 let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
                 let name = formDecode(String(parts[0]))
@@ -307,10 +307,6 @@ public enum Render {
         FormCoding.decode(s)
     }
 
-    private static func looksLikeForm(_ text: String) -> Bool {
-        !text.isEmpty && !text.contains(" ") && !text.contains("\n") && text.contains("=")
-            && text.split(separator: "&").allSatisfy { $0.contains("=") }
-    }
 
     private static func wrap(_ s: String, width: Int) -> String {
         var lines: [Substring] = []

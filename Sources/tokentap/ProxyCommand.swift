@@ -59,7 +59,7 @@ struct ProxyOptions: ParsableArguments {
         } catch let error as ConfigurationError {
             throw CLIFailure.usage(error.description)
         }
-        if !allowRemote && !ProxyConfiguration.isLoopback(config.listen.host) {
+        if !allowRemote && !isLoopbackHost(config.listen.host) {
             throw CLIFailure.usage("--listen \(config.listen) is not a loopback address: anyone who can reach it could use the proxy; add --allow-remote if you mean it")
         }
         for path in upstreamCA {
