@@ -236,29 +236,29 @@ public enum HAR {
     /// (`data:`, `blob:`, `about:`, browser-extension schemes), which DevTools may list; they are not
     /// malformed, just nothing to record. `skipped` holds their indexes and URLs.
     public static func parseReportingSkips(_ data: Data, session: String) throws -> (entries: [ImportedEntry], skipped: [(index: Int, url: String)]) {
-        let root: Any
+        let file: ImportFile
+        let decoder = JSONDecoder()
+        decoder.userInfo[HAR.sessionKey] = session
         do {
-            root = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+            file = try decoder.decode(ImportFile.self, from: data)
+        } catch let error as FormatError {
+            throw error
         } catch {
             throw FormatError(entry: nil, field: "(file)", problem: "not JSON (\(error.localizedDescription))")
         }
-        guard let top = root as? [String: Any] else { throw FormatError(entry: nil, field: "(file)", problem: "expected a JSON object with `log`") }
-        guard let log = top["log"] as? [String: Any] else { throw FormatError(entry: nil, field: "log", problem: "missing or not an object") }
-        guard let entries = log["entries"] as? [Any] else { throw FormatError(entry: nil, field: "log.entries", problem: "missing or not an array") }
         var imported: [ImportedEntry] = []
         var skipped: [(index: Int, url: String)] = []
-        for (index, value) in entries.enumerated() {
-            guard let object = value as? [String: Any] else {
-                throw FormatError(entry: index, field: "(entry)", problem: "not an object")
-            }
-            if let entry = try EntryReader(index: index, session: session).read(object) {
-                imported.append(entry)
-            } else {
-                skipped.append((index, ((object["request"] as? [String: Any])?["url"] as? String) ?? ""))
+        for slot in file.entries {
+            switch slot.content {
+            case .entry(let entry): imported.append(entry)
+            case .skipped(let url): skipped.append((slot.index, url))
             }
         }
         return (imported, skipped)
     }
+
+    /// The session the file is being imported into, for ``ImportFile``'s entries.
+    static let sessionKey = CodingUserInfoKey(rawValue: "tokentap.har.session")!
 
     /// Escapes what a browser would escape before sending the URL: characters outside RFC 3986
     /// (spaces, `|`, non-ASCII) anywhere, and `[`/`]` after the authority (they are only allowed
@@ -289,65 +289,162 @@ public enum HAR {
     /// Schemes of requests that travel on the network (anything else is skipped on import).
     static let networkSchemes: Set<String> = ["http", "https", "ws", "wss"]
 
-    private struct EntryReader {
+    /// A HAR file as `Decodable` reads it, leniently: every optional HAR field may be missing or
+    /// `null`, unknown fields (other tools' `_` extensions) are ignored, negative sizes (Chrome's
+    /// `-1`) read as unknown, a header value may be a number. The first problem throws
+    /// ``FormatError`` naming the entry and the field (a JSON path inside the entry).
+    struct ImportFile: Decodable {
+        var entries: [Slot]
+
+        init(from decoder: Decoder) throws {
+            guard let top = try? decoder.container(keyedBy: Key.self) else {
+                throw FormatError(entry: nil, field: "(file)", problem: "expected a JSON object with `log`")
+            }
+            guard let log = try? top.nestedContainer(keyedBy: Key.self, forKey: Key("log")) else {
+                throw FormatError(entry: nil, field: "log", problem: "missing or not an object")
+            }
+            guard var list = try? log.nestedUnkeyedContainer(forKey: Key("entries")) else {
+                throw FormatError(entry: nil, field: "log.entries", problem: "missing or not an array")
+            }
+            let session = decoder.userInfo[HAR.sessionKey] as? String ?? ""
+            entries = []
+            while !list.isAtEnd {
+                let index = list.currentIndex
+                let entryDecoder = try list.superDecoder()
+                guard let object = try? entryDecoder.container(keyedBy: Key.self) else {
+                    throw FormatError(entry: index, field: "(entry)", problem: "not an object")
+                }
+                let reader = EntryReader(index: index, session: session)
+                entries.append(Slot(index: index, content: try reader.read(Object(container: object, path: "", reader: reader))))
+            }
+        }
+    }
+
+    /// One entry of ``ImportFile``: imported, or left out (not a network request) with its URL.
+    struct Slot {
+        enum Content { case entry(ImportedEntry), skipped(url: String) }
+        var index: Int
+        var content: Content
+    }
+
+    /// Any JSON object key.
+    struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(_ name: String) { stringValue = name }
+        init?(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    /// A JSON object of the entry being read, at `path` (`""` for the entry itself, `request`, …).
+    struct Object {
+        let container: KeyedDecodingContainer<Key>
+        let path: String
+        let reader: EntryReader
+
+        func at(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+
+        /// Present and not `null`.
+        func has(_ key: String) -> Bool {
+            container.contains(Key(key)) && !((try? container.decodeNil(forKey: Key(key))) ?? true)
+        }
+
+        func object(_ key: String, required: Bool = true) throws -> Object? {
+            guard container.contains(Key(key)) else {
+                if required { throw reader.fail(at(key), "missing") }
+                return nil
+            }
+            guard let nested = try? container.nestedContainer(keyedBy: Key.self, forKey: Key(key)) else {
+                if !required && !has(key) { return nil }
+                throw reader.fail(at(key), "expected an object")
+            }
+            return Object(container: nested, path: at(key), reader: reader)
+        }
+
+        func string(_ key: String, required: Bool = true) throws -> String? {
+            guard has(key) else {
+                if required { throw reader.fail(at(key), "missing") }
+                return nil
+            }
+            guard let s = try? container.decode(String.self, forKey: Key(key)) else { throw reader.fail(at(key), "expected a string") }
+            return s
+        }
+
+        func number(_ key: String) throws -> Double? {
+            guard has(key) else { return nil }
+            if let n = try? container.decode(Double.self, forKey: Key(key)) { return n }
+            if let b = try? container.decode(Bool.self, forKey: Key(key)) { return b ? 1 : 0 }
+            throw reader.fail(at(key), "expected a number")
+        }
+
+        /// A string, a number (as its text) or nothing (`null`, missing: empty).
+        func text(_ key: String) throws -> String {
+            guard has(key) else { return "" }
+            if let s = try? container.decode(String.self, forKey: Key(key)) { return s }
+            if let i = try? container.decode(Int.self, forKey: Key(key)) { return String(i) }
+            if let d = try? container.decode(Double.self, forKey: Key(key)) { return String(d) }
+            throw reader.fail(at(key), "expected a string")
+        }
+
+        /// The objects of an array (`nil` when the key is missing or `null`).
+        func objects(_ key: String, itemProblem: String) throws -> [Object]? {
+            guard has(key) else { return nil }
+            guard var list = try? container.nestedUnkeyedContainer(forKey: Key(key)) else { throw reader.fail(at(key), "expected an array") }
+            var out: [Object] = []
+            while !list.isAtEnd {
+                let i = list.currentIndex
+                guard let item = try? list.nestedContainer(keyedBy: Key.self) else {
+                    throw reader.fail("\(at(key))[\(i)]", itemProblem)
+                }
+                out.append(Object(container: item, path: "\(at(key))[\(i)]", reader: reader))
+            }
+            return out
+        }
+
+        /// The strings of an array (`[]` when missing or `null`).
+        func strings(_ key: String) throws -> [String] {
+            guard has(key) else { return [] }
+            guard var list = try? container.nestedUnkeyedContainer(forKey: Key(key)) else { throw reader.fail(at(key), "expected an array of strings") }
+            var out: [String] = []
+            while !list.isAtEnd {
+                let i = list.currentIndex
+                guard let s = try? list.decode(String.self) else { throw reader.fail("\(at(key))[\(i)]", "expected a string") }
+                out.append(s)
+            }
+            return out
+        }
+    }
+
+    struct EntryReader {
         let index: Int
         let session: String
 
         func fail(_ field: String, _ problem: String) -> FormatError { FormatError(entry: index, field: field, problem: problem) }
 
-        func object(_ parent: [String: Any], _ key: String, path: String) throws -> [String: Any] {
-            guard let value = parent[key] else { throw fail(path, "missing") }
-            guard let o = value as? [String: Any] else { throw fail(path, "expected an object") }
-            return o
-        }
-
-        func string(_ parent: [String: Any], _ key: String, path: String, required: Bool = true) throws -> String? {
-            guard let value = parent[key], !(value is NSNull) else {
-                if required { throw fail(path, "missing") }
-                return nil
-            }
-            guard let s = value as? String else { throw fail(path, "expected a string") }
-            return s
-        }
-
-        func number(_ parent: [String: Any], _ key: String, path: String) throws -> Double? {
-            guard let value = parent[key], !(value is NSNull) else { return nil }
-            if value is String { throw fail(path, "expected a number") }
-            guard let n = value as? NSNumber else { throw fail(path, "expected a number") }
-            return n.doubleValue
-        }
-
-        func headers(_ parent: [String: Any], path: String) throws -> [HeaderField] {
-            guard let value = parent["headers"], !(value is NSNull) else { return [] }
-            guard let list = value as? [Any] else { throw fail(path, "expected an array") }
+        func headers(_ parent: Object) throws -> [HeaderField] {
             var out: [HeaderField] = []
-            for (i, item) in list.enumerated() {
-                guard let h = item as? [String: Any] else { throw fail("\(path)[\(i)]", "expected an object with name and value") }
-                guard let name = try string(h, "name", path: "\(path)[\(i)].name") else { continue }
-                let v = h["value"]
-                let valueText: String
-                if let s = v as? String { valueText = s } else if v == nil || v is NSNull { valueText = "" } else if let n = v as? NSNumber { valueText = n.stringValue } else {
-                    throw fail("\(path)[\(i)].value", "expected a string")
-                }
+            for h in try parent.objects("headers", itemProblem: "expected an object with name and value") ?? [] {
+                guard let name = try h.string("name") else { continue }
+                let value = try h.text("value")
                 if name.hasPrefix(":") { continue }  // HTTP/2 pseudo-headers are not header fields
-                out.append(HeaderField(name: name, value: valueText))
+                out.append(HeaderField(name: name, value: value))
             }
             return out
         }
 
         /// Body text of `content`/`postData`, honouring `encoding: "base64"`.
-        func body(_ container: [String: Any], path: String) throws -> Data? {
-            guard let text = try string(container, "text", path: "\(path).text", required: false) else { return nil }
-            let encoding = try string(container, "encoding", path: "\(path).encoding", required: false)
+        func body(_ container: Object) throws -> Data? {
+            guard let text = try container.string("text", required: false) else { return nil }
+            let encoding = try container.string("encoding", required: false)
             if let encoding, encoding.lowercased() == "base64" {
                 let cleaned = text.filter { !$0.isWhitespace }
                 guard let data = Data(base64Encoded: cleaned) ?? Data(base64Encoded: cleaned + String(repeating: "=", count: (4 - cleaned.count % 4) % 4)) else {
-                    throw fail("\(path).text", "invalid base64 (encoding is \"base64\")")
+                    throw fail(container.at("text"), "invalid base64 (encoding is \"base64\")")
                 }
                 return data
             }
             if let encoding, !encoding.isEmpty, encoding.lowercased() != "utf8", encoding.lowercased() != "utf-8" {
-                throw fail("\(path).encoding", "unsupported encoding '\(encoding)' (expected base64)")
+                throw fail(container.at("encoding"), "unsupported encoding '\(encoding)' (expected base64)")
             }
             return Data(text.utf8)
         }
@@ -375,20 +472,21 @@ public enum HAR {
         }
 
         /// The entry as an exchange; `nil` for a request that never went on the network (`data:` URL…).
-        func read(_ entry: [String: Any]) throws -> ImportedEntry? {
+        /// The entry as an exchange; `.skipped` for a request that never went on the network (`data:` URL…).
+        func read(_ entry: Object) throws -> Slot.Content {
             // When
-            guard let startedText = try string(entry, "startedDateTime", path: "startedDateTime") else { throw fail("startedDateTime", "missing") }
+            guard let startedText = try entry.string("startedDateTime") else { throw fail("startedDateTime", "missing") }
             guard let started = parseISO8601(startedText) else { throw fail("startedDateTime", "not an ISO 8601 date-time: '\(startedText)'") }
-            let total = try number(entry, "time", path: "time") ?? 0
+            let total = try entry.number("time") ?? 0
 
             // Request
-            let request = try object(entry, "request", path: "request")
-            guard let method = try string(request, "method", path: "request.method"), !method.isEmpty else { throw fail("request.method", "empty") }
-            guard let urlText = try string(request, "url", path: "request.url") else { throw fail("request.url", "missing") }
+            let request = try entry.object("request")!
+            guard let method = try request.string("method"), !method.isEmpty else { throw fail("request.method", "empty") }
+            guard let urlText = try request.string("url") else { throw fail("request.url", "missing") }
             if let colon = urlText.firstIndex(of: ":"), !urlText[..<colon].isEmpty,
                urlText[..<colon].allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+-.".contains($0)) }),
                !HAR.networkSchemes.contains(urlText[..<colon].lowercased()) {
-                return nil
+                return .skipped(url: urlText)
             }
             // Some exporters leave characters unescaped (spaces, `|`): escape them, keeping `%XX` as is.
             guard let url = URLComponents(string: HAR.escapingInvalidURLCharacters(urlText)) ?? URLComponents(string: urlText),
@@ -398,52 +496,47 @@ public enum HAR {
             let host = rawHost.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).lowercased()
             var target = url.percentEncodedPath.isEmpty ? "/" : url.percentEncodedPath
             if let q = url.percentEncodedQuery { target += "?" + q }
-            let requestHeaders = try headers(request, path: "request.headers")
+            let requestHeaders = try headers(request)
             var requestBody = Data()
-            if let post = request["postData"], !(post is NSNull) {
-                guard let post = post as? [String: Any] else { throw fail("request.postData", "expected an object") }
-                if let data = try body(post, path: "request.postData") {
+            if let post = try request.object("postData", required: false) {
+                if let data = try body(post) {
                     requestBody = data
-                } else if let params = post["params"], !(params is NSNull) {
-                    guard let list = params as? [Any] else { throw fail("request.postData.params", "expected an array") }
+                } else if let params = try post.objects("params", itemProblem: "expected an object") {
                     var pairs: [String] = []
-                    for (i, item) in list.enumerated() {
-                        guard let p = item as? [String: Any] else { throw fail("request.postData.params[\(i)]", "expected an object") }
-                        guard let name = try string(p, "name", path: "request.postData.params[\(i)].name") else { continue }
-                        let value = try string(p, "value", path: "request.postData.params[\(i)].value", required: false) ?? ""
+                    for p in params {
+                        guard let name = try p.string("name") else { continue }
+                        let value = try p.string("value", required: false) ?? ""
                         pairs.append(formEncode(name) + "=" + formEncode(value))
                     }
                     requestBody = Data(pairs.joined(separator: "&").utf8)
                 }
             }
-            let requestBodySize = try number(request, "bodySize", path: "request.bodySize").map { Int($0) }.flatMap { $0 >= 0 ? $0 : nil }
+            let requestBodySize = try request.number("bodySize").map { Int($0) }.flatMap { $0 >= 0 ? $0 : nil }
 
             // Response
-            let response = try object(entry, "response", path: "response")
-            guard let statusNumber = try number(response, "status", path: "response.status") else { throw fail("response.status", "missing") }
+            let response = try entry.object("response")!
+            guard let statusNumber = try response.number("status") else { throw fail("response.status", "missing") }
             guard statusNumber >= 0, statusNumber < 1000, statusNumber == statusNumber.rounded() else {
                 throw fail("response.status", "not an HTTP status: \(statusNumber)")
             }
             let status = Int(statusNumber)
-            let reason = try string(response, "statusText", path: "response.statusText", required: false)
-            let responseHeaders = try headers(response, path: "response.headers")
+            let reason = try response.string("statusText", required: false)
+            let responseHeaders = try headers(response)
             var responseBody = Data()
             var truncated = false
-            if let c = response["content"], !(c is NSNull) {
-                guard let content = c as? [String: Any] else { throw fail("response.content", "expected an object") }
-                if let data = try body(content, path: "response.content") { responseBody = data }
-                let size = try number(content, "size", path: "response.content.size").map { Int($0) } ?? 0
+            if let content = try response.object("content", required: false) {
+                if let data = try body(content) { responseBody = data }
+                let size = try content.number("size").map { Int($0) } ?? 0
                 // DevTools leave `text` out of large or unavailable bodies.
-                if content["text"] == nil && size > 0 { truncated = true }
+                if !content.container.contains(Key("text")) && size > 0 { truncated = true }
             }
-            let responseBodySize = try number(response, "bodySize", path: "response.bodySize").map { Int($0) }.flatMap { $0 >= 0 ? $0 : nil }
+            let responseBodySize = try response.number("bodySize").map { Int($0) }.flatMap { $0 >= 0 ? $0 : nil }
 
             // Timings
             var timings = Timings(total: max(0, total))
-            if let t = entry["timings"], !(t is NSNull) {
-                guard let t = t as? [String: Any] else { throw fail("timings", "expected an object") }
+            if let t = try entry.object("timings", required: false) {
                 func phase(_ key: String) throws -> Double? {
-                    try number(t, key, path: "timings.\(key)").flatMap { $0 >= 0 ? $0 : nil }
+                    try t.number(key).flatMap { $0 >= 0 ? $0 : nil }
                 }
                 let ssl = try phase("ssl")
                 let connect = try phase("connect")
@@ -459,19 +552,15 @@ public enum HAR {
             var findings: [Finding] = []
             var originalID: Int64?
             var error: String?
-            if let ext = entry["_tokentap"], !(ext is NSNull) {
-                guard let ext = ext as? [String: Any] else { throw fail("_tokentap", "expected an object") }
-                if let k = try string(ext, "kind", path: "_tokentap.kind", required: false) {
+            if let ext = try entry.object("_tokentap", required: false) {
+                if let k = try ext.string("kind", required: false) {
                     guard let parsed = ExchangeKind(rawValue: k) else { throw fail("_tokentap.kind", "unknown kind '\(k)'") }
                     kind = parsed
                 }
-                originalID = try number(ext, "id", path: "_tokentap.id").map { Int64($0) }
-                error = try string(ext, "error", path: "_tokentap.error", required: false)
-                if let list = ext["findings"], !(list is NSNull) {
-                    guard let list = list as? [Any] else { throw fail("_tokentap.findings", "expected an array") }
-                    for (i, item) in list.enumerated() {
-                        findings.append(try finding(item, path: "_tokentap.findings[\(i)]"))
-                    }
+                originalID = try ext.number("id").map { Int64($0) }
+                error = try ext.string("error", required: false)
+                for item in try ext.objects("findings", itemProblem: "expected a finding object") ?? [] {
+                    findings.append(try finding(item))
                 }
             }
             if status == 0 && error == nil { error = "no response recorded (HAR status 0)" }
@@ -480,36 +569,27 @@ public enum HAR {
             let exchange = Exchange(
                 session: session, kind: kind, started: started, timings: timings, scheme: scheme, host: host,
                 port: url.port ?? defaultPort, method: method, target: target,
-                request: Self.message(version: try string(request, "httpVersion", path: "request.httpVersion", required: false),
+                request: Self.message(version: try request.string("httpVersion", required: false),
                                       headers: requestHeaders, body: requestBody, wireSize: requestBodySize, truncated: false),
                 status: status == 0 ? nil : status, reason: reason?.isEmpty == false ? reason : nil,
-                response: Self.message(version: try string(response, "httpVersion", path: "response.httpVersion", required: false),
+                response: Self.message(version: try response.string("httpVersion", required: false),
                                        headers: responseHeaders, body: responseBody, wireSize: responseBodySize, truncated: truncated),
                 error: error, findings: findings)
-            return ImportedEntry(exchange: exchange, findings: findings, originalID: originalID)
+            return .entry(ImportedEntry(exchange: exchange, findings: findings, originalID: originalID))
         }
 
-        func finding(_ value: Any, path: String) throws -> Finding {
-            guard let o = value as? [String: Any] else { throw fail(path, "expected a finding object") }
-            guard let rule = try string(o, "rule", path: "\(path).rule") else { throw fail("\(path).rule", "missing") }
-            let sev = try string(o, "severity", path: "\(path).severity", required: false) ?? "info"
-            guard let severity = Severity(rawValue: sev) else { throw fail("\(path).severity", "unknown severity '\(sev)'") }
-            let conf = try string(o, "confidence", path: "\(path).confidence", required: false) ?? "possible"
-            guard let confidence = Confidence(rawValue: conf) else { throw fail("\(path).confidence", "unknown confidence '\(conf)'") }
-            var evidence: [String] = []
-            if let ev = o["evidence"], !(ev is NSNull) {
-                guard let list = ev as? [Any] else { throw fail("\(path).evidence", "expected an array of strings") }
-                for (i, item) in list.enumerated() {
-                    guard let s = item as? String else { throw fail("\(path).evidence[\(i)]", "expected a string") }
-                    evidence.append(s)
-                }
-            }
+        func finding(_ o: Object) throws -> Finding {
+            guard let rule = try o.string("rule") else { throw fail(o.at("rule"), "missing") }
+            let sev = try o.string("severity", required: false) ?? "info"
+            guard let severity = Severity(rawValue: sev) else { throw fail(o.at("severity"), "unknown severity '\(sev)'") }
+            let conf = try o.string("confidence", required: false) ?? "possible"
+            guard let confidence = Confidence(rawValue: conf) else { throw fail(o.at("confidence"), "unknown confidence '\(conf)'") }
             return Finding(rule: rule, severity: severity, confidence: confidence,
-                           exchange: try number(o, "exchange", path: "\(path).exchange").map { Int64($0) } ?? 0,
-                           title: try string(o, "title", path: "\(path).title", required: false) ?? rule,
-                           evidence: evidence,
-                           fix: try string(o, "fix", path: "\(path).fix", required: false) ?? "",
-                           reference: try string(o, "reference", path: "\(path).reference", required: false) ?? "")
+                           exchange: try o.number("exchange").map { Int64($0) } ?? 0,
+                           title: try o.string("title", required: false) ?? rule,
+                           evidence: try o.strings("evidence"),
+                           fix: try o.string("fix", required: false) ?? "",
+                           reference: try o.string("reference", required: false) ?? "")
         }
     }
 
