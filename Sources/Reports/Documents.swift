@@ -161,7 +161,7 @@ public struct ExchangeDocument: Encodable, Sendable {
     }
 }
 
-/// A request or response of `show --json`: `{headers: [{name, value}], body, body_encoding:
+/// A request or response of `show --json`: `{headers: [{name, value}] (``HeaderField``), body, body_encoding:
 /// "utf8"|"base64", truncated, http_version}`, and on the response `reason` (str or null).
 public struct MessageDocument: Encodable, Sendable {
     public var message: MessageRecord
@@ -178,26 +178,13 @@ public struct MessageDocument: Encodable, Sendable {
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         let body = BodyText(message.body)
-        try c.encode(message.headers.map(NameValue.init), forKey: .headers)
+        try c.encode(message.headers, forKey: .headers)
         try c.encode(body.text, forKey: .body)
         try c.encode(body.encoding, forKey: .bodyEncoding)
         try c.encode(message.truncated, forKey: .truncated)
         try c.encode(message.httpVersion, forKey: .httpVersion)
         if let reason { try c.encode(reason, forKey: .reason) }
     }
-}
-
-/// A `{name, value}` pair: a header field, a HAR query or form parameter.
-public struct NameValue: Codable, Sendable, Hashable {
-    public var name: String
-    public var value: String
-
-    public init(name: String, value: String) {
-        self.name = name
-        self.value = value
-    }
-
-    public init(_ header: HeaderField) { self.init(name: header.name, value: header.value) }
 }
 
 /// A body as JSON text: `utf8` when it is valid UTF-8, else `base64`.

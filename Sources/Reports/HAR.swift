@@ -164,7 +164,7 @@ public enum HAR {
             try c.encode(e.method.isEmpty ? "CONNECT" : e.method, forKey: .method)
             try c.encode(e.kind == .tunnel ? "\(e.scheme)://\(hostPortText(e.host, e.port))" : e.url, forKey: .url)
             try c.encode(e.request.httpVersion, forKey: .httpVersion)
-            try c.encode(e.request.headers.map(NameValue.init), forKey: .headers)
+            try c.encode(e.request.headers, forKey: .headers)
             try c.encode(formPairs(e.query ?? ""), forKey: .queryString)
             try c.encode([String](), forKey: .cookies)
             try c.encode(-1, forKey: .headersSize)
@@ -199,7 +199,7 @@ public enum HAR {
             try c.encode(e.status ?? 0, forKey: .status)
             try c.encode(e.reason ?? "", forKey: .statusText)
             try c.encode(e.response.httpVersion, forKey: .httpVersion)
-            try c.encode(e.response.headers.map(NameValue.init), forKey: .headers)
+            try c.encode(e.response.headers, forKey: .headers)
             try c.encode([String](), forKey: .cookies)
             var content = c.nestedContainer(keyedBy: ContentKeys.self, forKey: .content)
             try content.encode(body.count, forKey: .size)
@@ -217,9 +217,10 @@ public enum HAR {
         }
     }
 
-    /// `a=1&b=x%20y` → `[{a, 1}, {b, "x y"}]` (``FormCoding``: `+` is a space).
-    static func formPairs(_ text: String) -> [NameValue] {
-        FormCoding.pairs(text).map { NameValue(name: $0.name, value: $0.value) }
+    /// `a=1&b=x%20y` → `[{a, 1}, {b, "x y"}]` (``FormCoding``: `+` is a space), as HAR's
+    /// `{name, value}` objects (the shape of a ``HeaderField``).
+    static func formPairs(_ text: String) -> [HeaderField] {
+        FormCoding.pairs(text).map { HeaderField(name: $0.name, value: $0.value) }
     }
 
     // MARK: - Import
