@@ -74,7 +74,7 @@ let package = Package(
                                                          .product(name: "Logging", package: "swift-log")]),
         .testTarget(
             name: "ReportsTests",
-            dependencies: ["Reports", "Recording", "OAuthDiagnosis", "Redaction", "TokentapCore"],
+            dependencies: ["Reports", "Recording", "OAuthDiagnosis", "Redaction", "TokentapCore", "TestSupport"],
             exclude: ["Golden"]
         ),
         .target(
@@ -156,9 +156,11 @@ let package = Package(
             name: "RedactionTests",
             dependencies: ["Redaction", "TokentapCore"]
         ),
+        // Sample exchanges the RecordingTests and ReportsTests share.
+        .target(name: "TestSupport", dependencies: ["TokentapCore"], path: "Tests/TestSupport"),
         .testTarget(
             name: "RecordingTests",
-            dependencies: ["Recording", "Reports", "TokentapCore"]
+            dependencies: ["Recording", "Reports", "TokentapCore", "TestSupport"]
         ),
         .testTarget(
             name: "OAuthDiagnosisTests",

@@ -1,16 +1,14 @@
 import Foundation
-import Reports
 import TokentapCore
 
-// The helpers of RecordingTests' StoreTests.swift that the tests moved here with Render and HAR
-// (from `Recording` to `Reports`) use.
+// Sample exchanges shared by RecordingTests and ReportsTests.
 
 /// 2026-11-29T12:00:00Z plus `seconds`.
-func at(_ seconds: Double) -> Date {
+public func at(_ seconds: Double) -> Date {
     Date(timeIntervalSince1970: 1_795_953_600 + seconds)
 }
 
-func sample(session: String = "s1", kind: ExchangeKind = .http, started: Date = at(0), host: String = "api.miro.com",
+public func sample(session: String = "s1", kind: ExchangeKind = .http, started: Date = at(0), host: String = "api.miro.com",
             method: String = "GET", target: String = "/v2/boards", status: Int? = 200, error: String? = nil,
             findings: [Finding] = [], requestHeaders: [HeaderField] = [], requestBody: Data = Data(),
             responseHeaders: [HeaderField] = []) -> Exchange {
@@ -21,18 +19,8 @@ func sample(session: String = "s1", kind: ExchangeKind = .http, started: Date = 
              response: MessageRecord(headers: responseHeaders), error: error, findings: findings)
 }
 
-func finding(_ rule: String, _ severity: Severity = .error) -> Finding {
+public func finding(_ rule: String, _ severity: Severity = .error) -> Finding {
     Finding(rule: rule, severity: severity, confidence: .certain, title: "Title of \(rule)",
             evidence: ["sent ‹secret:code fp=ab12 len=40›", "issued ‹secret:code fp=cd34 len=40›"],
             fix: "Send the code you received.", reference: "RFC 6749 §4.1.3")
-}
-
-extension HAR {
-    /// The HAR entry of `e` as a HAR reader sees it: the JSON object `export` writes.
-    static func entry(_ e: Exchange) -> [String: Any] {
-        let data = HAR.export([e], creatorVersion: "test")
-        let root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
-        let entries = (root?["log"] as? [String: Any])?["entries"] as? [[String: Any]]
-        return entries?.first ?? [:]
-    }
 }
