@@ -112,7 +112,7 @@ public struct CurlExport: Exporter {
         if e.method == "HEAD" { args.append("--head") } else { args += ["-X", e.method] }
         args.append(quoted(e.url))
         for h in e.request.headers where !skippedHeaders.contains(h.name.lowercased()) {
-            if h.name.lowercased() == "authorization", let user = BasicCredentials(authorization: h.value).map(\.text).flatMap({ $0.contains(where: \.isNewline) ? nil : $0 }) {
+            if h.name.lowercased() == "authorization", let user = Self.basicUser(h.value) {
                 args += ["-u", quoted(user)]
             } else {
                 args += ["-H", quoted("\(h.name): \(h.value)")]
@@ -134,5 +134,12 @@ public struct CurlExport: Exporter {
         }
         lines.append(line)
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The `id:secret` text of a Basic `Authorization` value (``BasicCredentials``), unless it
+    /// holds a line break (it could not be passed to `curl -u`, nor shown on one line).
+    static func basicUser(_ value: String) -> String? {
+        guard let text = BasicCredentials(authorization: value)?.text, !text.contains(where: \.isNewline) else { return nil }
+        return text
     }
 }

@@ -87,7 +87,7 @@ public struct MarkdownReport: Exporter {
             md += "Request (\(iso8601Microseconds(e.started))):\n\n"
             md += fenced("\(e.method) \(e.target) \(e.request.httpVersion)\n" + headerLines(e.request.headers) + bodyText(e.request))
             for h in e.request.headers where h.name.lowercased() == "authorization" {
-                if let credentials = BasicCredentials(authorization: h.value).map(\.text).flatMap({ $0.contains(where: \.isNewline) ? nil : $0 }) { md += "\nThe Basic credentials decode to \(code(credentials)).\n" }
+                if let credentials = CurlExport.basicUser(h.value) { md += "\nThe Basic credentials decode to \(code(credentials)).\n" }
             }
             md += "\nResponse (\(String(format: "%.1f", e.timings.total)) ms):\n\n"
             md += fenced("\(e.response.httpVersion) \(status)\n" + headerLines(e.response.headers) + bodyText(e.response))
