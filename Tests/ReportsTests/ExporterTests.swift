@@ -93,4 +93,20 @@ struct ExporterTests {
         #expect(page.contains(#"data-rule="redirect-uri-mismatch""#))
         #expect(page == HTMLReportTests.render(exchanges))
     }
+
+    @Test("Basic credentials: curl passes them with -u, Markdown decodes them; the secret stays a placeholder")
+    func basicCredentials() throws {
+        let basic = "Basic " + Data("3074457363680401096:\(HTMLReportTests.secret)".utf8).base64EncodedString()
+        let raw = Exchange(id: 9, session: "s1", started: HTMLReportTests.at(9), host: "api.miro.com", method: "POST",
+                           target: "/v1/oauth/token",
+                           request: MessageRecord(headers: [HeaderField(name: "Authorization", value: basic)], body: Data("grant_type=refresh_token".utf8)),
+                           status: 401, reason: "Unauthorized")
+        let e = Fixtures.redactor.redact(raw)
+        let sh = String(decoding: CurlExport(version: "9.9").export([e]), as: UTF8.self)
+        #expect(sh.contains("-u \"3074457363680401096:$CLIENT_SECRET\""))
+        #expect(!sh.contains("Authorization"))
+        let md = String(decoding: MarkdownReport(diagnoser: Fixtures.diagnoser, version: "9.9").export([e]), as: UTF8.self)
+        #expect(md.contains("The Basic credentials decode to `3074457363680401096:redacted.client_secret."))
+        for out in [sh, md] { #expect(!out.contains(HTMLReportTests.secret)) }
+    }
 }
