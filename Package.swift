@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "tokentap",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "tokentap", targets: ["tokentap"]),
         .executable(name: "tokentap-loadgen", targets: ["tokentap-loadgen"]),
@@ -44,6 +44,7 @@ let package = Package(
             dependencies: [
                 "TokentapCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -55,12 +56,27 @@ let package = Package(
             name: "OAuthDiagnosis",
             dependencies: ["TokentapCore", "Redaction", .product(name: "Crypto", package: "swift-crypto")]
         ),
-        // Export formats behind the `Exporter` protocol (issue 27: the HTML report).
+        // Every output format: list/show text, the JSON documents (Codable), and the exports
+        // (HAR, Markdown, curl, HTML) behind the `Exporter` protocol.
         .target(
             name: "Reports",
             dependencies: ["TokentapCore", "Redaction", "Recording", "OAuthDiagnosis"]
         ),
-        .testTarget(name: "ReportsTests", dependencies: ["Reports", "OAuthDiagnosis", "Redaction", "TokentapCore"]),
+        // The capture pipeline: decode → diagnose (raw values) → redact → store → live line.
+        .target(
+            name: "Capture",
+            dependencies: [
+                "TokentapCore", "Recording", "Redaction", "OAuthDiagnosis", "ProxyServer",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "CaptureTests", dependencies: ["Capture", "Recording", "Redaction", "OAuthDiagnosis", "TokentapCore",
+                                                         .product(name: "Logging", package: "swift-log")]),
+        .testTarget(
+            name: "ReportsTests",
+            dependencies: ["Reports", "Recording", "OAuthDiagnosis", "Redaction", "TokentapCore", "TestSupport"],
+            exclude: ["Golden"]
+        ),
         .target(
             name: "ProxyServer",
             dependencies: [
@@ -100,7 +116,7 @@ let package = Package(
             name: "tokentap",
             dependencies: [
                 "TokentapCore", "CertificateAuthority", "ProxyServer", "Recording", "Redaction",
-                "OAuthDiagnosis", "Sandbox", "RunSupport", "Reports",
+                "OAuthDiagnosis", "Sandbox", "RunSupport", "Reports", "Capture",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -140,9 +156,11 @@ let package = Package(
             name: "RedactionTests",
             dependencies: ["Redaction", "TokentapCore"]
         ),
+        // Sample exchanges the RecordingTests and ReportsTests share.
+        .target(name: "TestSupport", dependencies: ["TokentapCore"], path: "Tests/TestSupport"),
         .testTarget(
             name: "RecordingTests",
-            dependencies: ["Recording", "TokentapCore"]
+            dependencies: ["Recording", "Reports", "TokentapCore", "TestSupport"]
         ),
         .testTarget(
             name: "OAuthDiagnosisTests",

@@ -456,19 +456,8 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses an address literal (IPv6 in brackets allowed); nil when `text` is not one.
     public init?(_ text: String) {
-        var literal = text
-        if literal.hasPrefix("["), literal.hasSuffix("]") { literal = String(literal.dropFirst().dropLast()) }
-        var v4 = in_addr()
-        if inet_pton(AF_INET, literal, &v4) == 1 {
-            bytes = withUnsafeBytes(of: &v4) { Array($0) }
-            return
-        }
-        var v6 = in6_addr()
-        if inet_pton(AF_INET6, literal, &v6) == 1 {
-            bytes = withUnsafeBytes(of: &v6) { Array($0) }
-            return
-        }
-        return nil
+        guard let bytes = ipAddressBytes(text) else { return nil }
+        self.bytes = bytes
     }
 
     /// An address from its 4 (IPv4) or 16 (IPv6) bytes, network order.

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Redaction
 import TokentapCore
 
@@ -78,7 +79,7 @@ struct TokenResponse: Sendable {
                 else { dict[k] = "\(v)" }
                 order.append(k)
             }
-        } else if let text = String(data: body, encoding: .utf8), RequestParameters.looksLikeForm(text) {
+        } else if let text = String(data: body, encoding: .utf8), FormCoding.looksLikeForm(text) {
             for (n, v, _) in RequestParameters.formPairs(text) { dict[n] = v; order.append(n) }
         }
         accessToken = dict["access_token"]
@@ -260,21 +261,17 @@ func isBrowserOwnRequest(method: String, path: String) -> Bool {
 /// key. Raw values are never kept here (they live only as long as the exchange being judged).
 /// Bounded (cleared past 50,000 entries); locked, so a `FlowIndex` copy may be used from another
 /// thread.
-final class ValCache: @unchecked Sendable {
-    private let lock = NSLock()
-    private var placeholders: [String: Val] = [:]
+final class ValCache: Sendable {
+    private let placeholders = Mutex<[String: Val]>([:])
 
     func value(_ text: String, role: String, redactor: Redactor) -> Val {
-        lock.lock()
-        let cached = placeholders[text]
-        lock.unlock()
-        if let cached { return cached }
+        if let cached = placeholders.withLock({ $0[text] }) { return cached }
         let v = Val(text, role: role, redactor: redactor)
         guard v.raw == nil, !v.unknown else { return v }
-        lock.lock()
-        if placeholders.count >= 50_000 { placeholders.removeAll(keepingCapacity: true) }
-        placeholders[text] = v
-        lock.unlock()
+        placeholders.withLock { placeholders in
+            if placeholders.count >= 50_000 { placeholders.removeAll(keepingCapacity: true) }
+            placeholders[text] = v
+        }
         return v
     }
 }

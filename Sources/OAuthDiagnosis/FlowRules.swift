@@ -484,10 +484,10 @@ extension RuleContext {
     /// redirect_uri whose port differs from one that got a code earlier: that earlier authorize.
     var loopbackPortChangedSince: Observation? {
         guard cur.role == .authorize, !cur.deliversSomething || cur.deliveredError != nil, failed || cur.deliveredError != nil,
-              let uri = p.value("redirect_uri"), let u = URLComponents(string: uri), let host = u.host, isLoopback(host) else { return nil }
+              let uri = p.value("redirect_uri"), let u = URLComponents(string: uri), let host = u.host, isLoopbackHost(host) else { return nil }
         return history.last { h in
             h.role == .authorize && h.deliveredCode != nil &&
-                (h.params.value("redirect_uri").flatMap { URLComponents(string: $0) }.map { $0.host.map(isLoopback) == true && $0.port != u.port } ?? false)
+                (h.params.value("redirect_uri").flatMap { URLComponents(string: $0) }.map { $0.host.map(isLoopbackHost) == true && $0.port != u.port } ?? false)
         }
     }
     var loopbackPortChanged: Bool { loopbackPortChangedSince?.params.value("redirect_uri") != nil }

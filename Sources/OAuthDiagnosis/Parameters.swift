@@ -102,12 +102,11 @@ public struct AuthorizationHeader: Sendable, Hashable {
             return
         }
         basicDecoded = text
-        guard let colon = text.firstIndex(of: ":") else {
+        guard let credentials = BasicCredentials(base64: b64) else {
             problems.append("no `:` between client id and secret after decoding")
             return
         }
-        let user = String(text[..<colon])
-        let pass = String(text[text.index(after: colon)...])
+        let (user, pass) = (credentials.user, credentials.password)
         basicUser = user
         basicPassword = pass
         if user.isEmpty { problems.append("empty client id before the `:`") }
@@ -163,7 +162,7 @@ public struct RequestParameters: Sendable, Hashable {
                     items.append(Parameter(name: key, value: s, wire: s, place: .json))
                 }
             }
-        } else if let text, ct.contains("x-www-form-urlencoded") || RequestParameters.looksLikeForm(text) {
+        } else if let text, ct.contains("x-www-form-urlencoded") || FormCoding.looksLikeForm(text) {
             bodyKind = .form
             items += RequestParameters.formPairs(text).map { Parameter(name: $0.0, value: $0.1, wire: $0.2, place: .form) }
         } else if text != nil {
@@ -205,16 +204,6 @@ public struct RequestParameters: Sendable, Hashable {
     /// One level of form decoding, exactly as redaction fingerprints it (`FormCoding.decode`).
     static func formDecode(_ s: String) -> String {
         FormCoding.decode(s)
-    }
-
-    static func looksLikeForm(_ text: String) -> Bool {
-        let pairs = text.split(separator: "&")
-        guard !pairs.isEmpty else { return false }
-        return pairs.allSatisfy { p in
-            guard let eq = p.firstIndex(of: "=") else { return false }
-            let name = p[..<eq]
-            return !name.isEmpty && name.allSatisfy { $0.isLetter || $0.isNumber || "_-.%[]+".contains($0) }
-        }
     }
 
     static func multipartPairs(_ text: String, contentType: String) -> [(String, String)] {

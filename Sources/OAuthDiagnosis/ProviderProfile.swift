@@ -1,4 +1,5 @@
 import Foundation
+import TokentapCore
 
 /// What one OAuth provider accepts and how long its credentials live, as data (oauth-rules.md,
 /// "Provider facts ... live in provider profiles, as data").
@@ -185,11 +186,7 @@ public struct ProviderProfile: Codable, Sendable, Hashable {
 
     /// True when `host` (lower-case) is one of ``hosts``.
     public func serves(host: String) -> Bool {
-        let h = host.lowercased()
-        return hosts.contains { pattern in
-            if pattern.hasPrefix("*.") { return h.hasSuffix(String(pattern.dropFirst(1))) }
-            return h == pattern
-        }
+        hosts.contains { hostMatches(host, pattern: $0) }
     }
 
     /// Whether `url` (`scheme://host[:port]/path`, or `host/path`) is one of ``tokenEndpoints``.

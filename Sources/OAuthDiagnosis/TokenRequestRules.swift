@@ -471,7 +471,7 @@ extension RuleContext {
     // MARK: plain http
 
     mutating func plainHTTPRule() {
-        guard ex.scheme == "http", !isLoopback(ex.host) else { return }
+        guard ex.scheme == "http", !isLoopbackHost(ex.host) else { return }
         let carries = p.items.filter { SecretClassifier.isSecret($0.name) }.map(\.name)
             + (p.authorization != nil ? ["Authorization header"] : [])
         guard cur.role == .token || !carries.isEmpty else { return }
@@ -660,11 +660,6 @@ extension RuleContext {
         }
         add(failure.rule, .error, .certain, title, ev, fix: fix, ref: failure == .timeout ? "RFC 9110 §15.6.5" : "RFC 9110 §15.6.3")
     }
-}
-
-func isLoopback(_ host: String) -> Bool {
-    let h = host.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-    return h == "localhost" || h.hasSuffix(".localhost") || h.hasPrefix("127.") || h == "::1"
 }
 
 func levenshtein(_ a: String, _ b: String) -> Int {

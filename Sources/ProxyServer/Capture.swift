@@ -68,6 +68,6 @@ extension SocketAddress {
     var ipPortText: String {
         guard let ip = ipAddress else { return description }
         let port = self.port ?? 0
-        return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+        return hostPortText(ip, port)
     }
 }

@@ -1,5 +1,6 @@
 import CertificateAuthority
 import Foundation
+import TokentapCore
 
 /// A `HOST:PORT` listen or target address. IPv6 literals are written in brackets (`[::1]:8877`).
 public struct HostPort: Sendable, Hashable, CustomStringConvertible {
@@ -49,7 +50,7 @@ public struct HostPort: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// `host:port`, bracketing IPv6 literals.
-    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    public var description: String { hostPortText(host, port) }
 }
 
 /// A host pattern for `--intercept`: an exact name (`miro.com`), a wildcard (`*.miro.com`, any
@@ -69,10 +70,7 @@ public struct HostPattern: Sendable, Hashable, CustomStringConvertible {
     }
 
     public func matches(_ host: String) -> Bool {
-        let host = host.lowercased()
-        if pattern == "*" { return true }
-        if pattern.hasPrefix("*.") { return host.hasSuffix(String(pattern.dropFirst(1))) }
-        return host == pattern
+        hostMatches(host, pattern: pattern)
     }
 
     public var description: String { pattern }
@@ -183,25 +181,7 @@ public struct ProxyConfiguration: Sendable {
     /// intercepted host, or one in plain HTTP to a loopback host (the app's OAuth callback, which
     /// `tokentap browser` sends through the proxy). Other hosts are forwarded unrecorded.
     public func records(scheme: String, host: String) -> Bool {
-        intercepts(host) || (scheme == "http" && Self.isLoopback(host))
-    }
-
-    /// `localhost`, 127.0.0.0/8, `::1` (in any spelling, also IPv4-mapped `::ffff:127.x.y.z`).
-    public static func isLoopback(_ host: String) -> Bool {
-        var h = host.lowercased()
-        if h.hasPrefix("["), h.hasSuffix("]") { h = String(h.dropFirst().dropLast()) }
-        if h.hasSuffix(".") { h = String(h.dropLast()) }
-        if h == "localhost" { return true }
-        if let ip = IPAddress(h) {
-            let b = ip.bytes
-            if b.count == 4 { return b[0] == 127 }
-            if b.count == 16 {
-                if b[0..<15].allSatisfy({ $0 == 0 }) && b[15] == 1 { return true }  // ::1
-                // ::ffff:127.x.y.z (an IPv4-mapped loopback address)
-                return b[0..<10].allSatisfy({ $0 == 0 }) && b[10] == 0xff && b[11] == 0xff && b[12] == 127
-            }
-        }
-        return false
+        intercepts(host) || (scheme == "http" && isLoopbackHost(host))
     }
 
     /// Where to connect for `host:port`: a `--map-remote` target, or the host itself.

@@ -6,6 +6,7 @@ import NIOExtras
 import NIOHTTP1
 import NIOPosix
 import NIOConcurrencyHelpers
+import TokentapCore
 
 /// tokentap's intercepting forward proxy (design.md, "The way a request travels").
 ///
@@ -80,7 +81,7 @@ public final class ProxyServer: Sendable {
     public static func describe(_ address: SocketAddress) -> String {
         let ip = address.ipAddress ?? "?"
         let port = address.port ?? 0
-        return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+        return hostPortText(ip, port)
     }
 
     /// Stops accepting, lets in-flight exchanges finish for at most `grace`, then closes the rest.

@@ -1,17 +1,15 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import TokentapCore
 
-/// A value behind a lock.
-final class Locked<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
+/// A value behind a lock (NIO's `NIOLockedValueBox`), shared by reference.
+final class Locked<Value: Sendable>: Sendable {
+    private let box: NIOLockedValueBox<Value>
+    init(_ value: Value) { box = NIOLockedValueBox(value) }
     func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
+        try box.withLockedValue(body)
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import TokentapCore
 
 extension Redactor {
     /// Redacts a message body.
@@ -46,7 +47,7 @@ extension Redactor {
         if start == "{" || (start == "[" && Self.opensJSONArray(text)) {
             return redactJSON(text, depth: 0)
         }
-        if ct.hasPrefix("application/x-www-form-urlencoded") || looksLikeForm(text) {
+        if ct.hasPrefix("application/x-www-form-urlencoded") || FormCoding.looksLikeForm(text) {
             return redactShapes(in: redactParams(text, depth: 0, jsonPairs: true))
         }
         var bytes = Array(text.utf8)

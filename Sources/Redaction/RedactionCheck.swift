@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import TokentapCore
 
 /// A raw secret found again in an exchange after redaction: a classifier bug to fix, caught by
@@ -22,20 +23,19 @@ public struct RedactionFallback: Sendable, Hashable, CustomStringConvertible {
 
 /// The raw values one `redactChecked` call replaced, with their placeholders. Made and read by
 /// that one call (the lock only satisfies `Sendable`, as `Redactor` holds it).
-final class ReplacementLog: @unchecked Sendable {
+final class ReplacementLog: Sendable {
     struct Entry: Hashable {
         var raw: String
         var placeholder: String
         var role: String
     }
-    private let lock = NSLock()
-    private var entries: [Entry] = []
+    private let entries = Mutex<[Entry]>([])
 
     func add(raw: String, placeholder: String, role: String) {
-        lock.withLock { entries.append(Entry(raw: raw, placeholder: placeholder, role: role)) }
+        entries.withLock { $0.append(Entry(raw: raw, placeholder: placeholder, role: role)) }
     }
 
-    var all: [Entry] { lock.withLock { entries } }
+    var all: [Entry] { entries.withLock { $0 } }
 }
 
 extension Redactor {

@@ -173,8 +173,8 @@ public struct Redactor: Sendable {
     /// `cred` is the base64 part of a Basic header (RFC 7617).
     private func redactBasic(_ cred: String, rawHeader: String) -> String {
         if Placeholder(parsing: cred) != nil { return cred }
-        if let data = Data(base64Encoded: cred), let decoded = String(data: data, encoding: .utf8),
-           Data(decoded.utf8) == data, let (id, password) = decoded.splitOnce(":") {
+        if let basic = BasicCredentials(base64: cred), Data(basic.text.utf8) == Data(base64Encoded: cred) {
+            let (decoded, id, password) = (basic.text, basic.user, basic.password)
             // RFC 6749 §2.3.1: the secret is form-urlencoded before it is joined and encoded, so
             // the value the server compares is the decoded one (the same placeholder as in a form body).
             guard let r = replacement(role: "client_secret", value: Coding.formDecode(Array(password.utf8))) else { return cred }

@@ -1,4 +1,5 @@
 import Foundation
+import TokentapCore
 
 extension Redactor {
     /// Redacts secrets found by shape in free text: JWTs (role `jwt`) and Miro-shaped codes and
@@ -161,31 +162,10 @@ extension Redactor {
         if value.contains("://") || value.hasPrefix("/") || value.hasPrefix("?") {
             return redactURL(value, fragmentAware: true, depth: depth)
         }
-        if looksLikeForm(value) {
+        if FormCoding.looksLikeForm(value) {
             return redactShapes(in: redactParams(value, depth: depth, jsonPairs: true))
         }
         return redactText(value, jsonPairs: true)
     }
 
-    /// True when `text` has the shape `k=v(&k=v)*` (empty pieces allowed; keys made of URL
-    /// characters; values anything but `&`) on one line: a form carries its line breaks as `%0A`
-    /// (a trailing one, the last byte of a body file, is tolerated), while `A=1\nSECRET="a b"` is a
-    /// `.env` text whose lines are read one by one (`redactLines`).
-    func looksLikeForm(_ text: String) -> Bool {
-        if let inner = text.utf8.lastIndex(where: { $0 != 0x0A && $0 != 0x0D }),
-           text.utf8[...inner].contains(where: { $0 == 0x0A || $0 == 0x0D }) {
-            return false
-        }
-        var sawPair = false
-        for part in text.splitScalars("&") where !part.isEmpty {
-            guard let (key, _) = part.splitOnce("="), !key.isEmpty,
-                  key.unicodeScalars.allSatisfy({ s in
-                      s.isASCII && (s.properties.isAlphabetic || ("0"..."9").contains(s)
-                          || "._-[]%+*~:".unicodeScalars.contains(s))
-                  })
-            else { return false }
-            sawPair = true
-        }
-        return sawPair
-    }
 }

@@ -161,7 +161,7 @@ public struct HTMLReport: Exporter {
 
     /// The lane key and title of a host (`miro.com`, `localhost:8080`).
     static func hostLane(_ x: Exchange) -> String {
-        let host = x.host.contains(":") ? "[\(x.host)]" : x.host
+        let host = hostText(x.host)
         let defaultPort = x.scheme == "http" ? 80 : 443
         return x.port == defaultPort && x.kind != .tunnel ? host : "\(host):\(x.port)"
     }

@@ -342,7 +342,7 @@ public struct Exchange: Codable, Sendable, Hashable {
     /// The absolute URL: `scheme://host[:port]target`, the port omitted when it is the scheme's default.
     public var url: String {
         let defaultPort = scheme == "https" ? 443 : 80
-        let hostPart = host.contains(":") ? "[\(host)]" : host
+        let hostPart = hostText(host)
         let portPart = port == defaultPort ? "" : ":\(port)"
         if kind == .tunnel { return "\(hostPart):\(port)" }
         return "\(scheme)://\(hostPart)\(portPart)\(target)"

@@ -42,6 +42,29 @@ public enum FormCoding {
         }
     }
 
+    /// True when `text` has the shape `k=v(&k=v)*` (empty pieces allowed; keys made of URL
+    /// characters; values anything but `&`) on one line: a form carries its line breaks as `%0A`
+    /// (a trailing one, the last byte of a body file, is tolerated), while `A=1\nSECRET="a b"` is a
+    /// `.env` text whose lines are read one by one. The one test of "a body without a form
+    /// Content-Type that is a form anyway" (redaction, diagnosis and `show` agree on it).
+    public static func looksLikeForm(_ text: String) -> Bool {
+        if let inner = text.utf8.lastIndex(where: { $0 != 0x0A && $0 != 0x0D }),
+           text.utf8[...inner].contains(where: { $0 == 0x0A || $0 == 0x0D }) {
+            return false
+        }
+        var sawPair = false
+        for part in text.split(separator: "&", omittingEmptySubsequences: true) {
+            guard let eq = part.firstIndex(of: "="), eq != part.startIndex,
+                  part[..<eq].unicodeScalars.allSatisfy({ s in
+                      s.isASCII && (s.properties.isAlphabetic || ("0"..."9").contains(s)
+                          || "._-[]%+*~:".unicodeScalars.contains(s))
+                  })
+            else { return false }
+            sawPair = true
+        }
+        return sawPair
+    }
+
     private static func hex(_ b: UInt8) -> UInt8? {
         switch b {
         case UInt8(ascii: "0")...UInt8(ascii: "9"): return b - UInt8(ascii: "0")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Recording
+import Reports
 import TokentapCore
 
 /// Opens the recordings read-only; a missing database is a runtime failure saying what to do.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CertificateAuthority
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -145,31 +146,32 @@ struct BrowserCommand: AsyncParsableCommand {
 }
 
 /// The first of several events (each may fire from any thread; later ones are ignored).
-final class FirstOf<Value: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value?
-    private var continuation: CheckedContinuation<Value, Never>?
+/// (Also `TerminationSignals`' one event.)
+final class FirstOf<Value: Sendable>: Sendable {
+    private struct State {
+        var value: Value?
+        var continuation: CheckedContinuation<Value, Never>?
+    }
+    private let state = Mutex(State())
 
     func fire(_ event: Value) {
-        lock.lock()
-        guard value == nil else { lock.unlock(); return }
-        value = event
-        let waiting = continuation
-        continuation = nil
-        lock.unlock()
-        waiting?.resume(returning: event)
+        let waiting: CheckedContinuation<Value, Never>?? = state.withLock { state in
+            guard state.value == nil else { return .none }
+            state.value = event
+            defer { state.continuation = nil }
+            return .some(state.continuation)
+        }
+        if case .some(let waiting?) = waiting { waiting.resume(returning: event) }
     }
 
     func wait() async -> Value {
         await withCheckedContinuation { (c: CheckedContinuation<Value, Never>) in
-            lock.lock()
-            if let value {
-                lock.unlock()
-                c.resume(returning: value)
-            } else {
-                continuation = c
-                lock.unlock()
+            let value: Value? = state.withLock { state in
+                if let value = state.value { return value }
+                state.continuation = c
+                return nil
             }
+            if let value { c.resume(returning: value) }
         }
     }
 }

@@ -77,16 +77,7 @@ struct DoctorCommand: ParsableCommand {
         let verdicts = diagnoser.verdicts(exchanges)
         let findings = Diagnoser.sorted(exchanges.flatMap(\.findings))
         if json {
-            let object: [String: Any] = [
-                "session": name,
-                "verdicts": verdicts.map(verdictObject),
-                "timeline": timeline.map {
-                    ["exchange": Int($0.exchange), "at": iso8601Microseconds($0.at), "step": $0.step, "summary": $0.summary] as [String: Any]
-                },
-                "findings": findings.map(Render.findingObject),
-            ]
-            let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
-            print(String(decoding: data, as: UTF8.self))
+            print(DoctorDocument(session: name, verdicts: verdicts, timeline: timeline, findings: findings).json)
             return
         }
         print("session \(name): \(exchanges.count) recorded, \(timeline.count) OAuth steps")
@@ -130,13 +121,4 @@ func verdictParagraph(_ v: Verdict, indent: String) -> String {
     if !v.consequences.isEmpty { lines.append("\(indent)    explains: \(v.consequences.joined(separator: ", "))") }
     if !v.alternatives.isEmpty { lines.append("\(indent)    other possible causes: \(v.alternatives.joined(separator: ", "))") }
     return lines.joined(separator: "\n")
-}
-
-/// A verdict as design.md's `doctor --json` object (also `_tokentap.verdict` in HAR exports).
-func verdictObject(_ v: Verdict) -> [String: Any] {
-    [
-        "exchange": Int(v.exchange), "step": v.step, "status": v.status.map { $0 as Any } ?? NSNull(),
-        "cause": v.cause, "confidence": v.confidence.rawValue, "summary": v.summary, "fix": v.fix,
-        "consequences": v.consequences, "alternatives": v.alternatives,
-    ]
 }

@@ -3,6 +3,7 @@ import Foundation
 import OAuthDiagnosis
 import Recording
 import Redaction
+import Capture
 import Reports
 import TokentapCore
 
@@ -105,10 +106,8 @@ struct ImportCommand: AsyncParsableCommand {
 
 // MARK: - export
 
-/// The formats of `tokentap export`.
-enum ExportFormat: String, ExpressibleByArgument, CaseIterable {
-    case har, markdown, curl, html
-}
+// `--format`'s values are `Reports.ExportFormat`'s cases.
+extension ExportFormat: ExpressibleByArgument {}
 
 /// Exchanges as every export shows them: rows recorded with `--keep-secrets` redacted (with the same
 /// last check as at capture; its fallbacks are warned about on stderr), then, with `pseudonymize`,
@@ -177,27 +176,12 @@ struct ExportCommand: ParsableCommand {
         // Raw rows (--keep-secrets) are redacted here, with the same last check as at capture.
         exchanges = exportable(exchanges, redactor: redactor, pseudonymize: pseudonymize)
 
-        let text: Data
-        switch format {
-        case .har:
-            // Each failed OAuth exchange carries its verdict in `_tokentap.verdict`.
-            let verdicts = Diagnoser(redactor: redactor).verdicts(exchanges)
-            var extra: [Int64: [String: Any]] = [:]
-            for v in verdicts { extra[v.exchange] = ["verdict": verdictObject(v)] }
-            text = HAR.export(exchanges, creatorVersion: Tokentap.version, extensions: extra)
-        case .markdown:
-            text = Data(MarkdownReport.render(exchanges, diagnoser: Diagnoser(redactor: redactor), version: Tokentap.version).utf8)
-        case .curl:
-            text = Data(CurlExport.render(exchanges, version: Tokentap.version).utf8)
-        case .html:
-            let exporter: any Exporter = HTMLReport(diagnoser: Diagnoser(redactor: redactor), version: Tokentap.version)
-            text = exporter.export(exchanges)
-        }
+        let text = format.exporter(diagnoser: Diagnoser(redactor: redactor), version: Tokentap.version).export(exchanges)
         if let output {
             do { try text.write(to: URL(fileURLWithPath: output)) } catch {
                 throw CLIFailure.runtime("cannot write \(output): \(error.localizedDescription)")
             }
-            if format == .curl { _ = chmod(output, 0o755) }
+            if format.isExecutable { _ = chmod(output, 0o755) }
             FileHandle.standardError.write(Data("wrote \(exchanges.count) exchanges (\(format.rawValue)) to \(output)\n".utf8))
         } else {
             // A closed pipe (`| head`) ends the output quietly (SIGPIPE is ignored: EPIPE here).
@@ -208,255 +192,3 @@ struct ExportCommand: ParsableCommand {
     }
 }
 
-// MARK: - placeholders
-
-/// Every distinct placeholder text in `text` (canonical placeholders only).
-private func placeholderTexts(in text: String) -> [String] {
-    var seen = Set<String>()
-    return Placeholder.all(in: text).map(\.text).filter { seen.insert($0).inserted }
-}
-
-/// What the reader needs to read placeholders (README: "Secrets").
-let placeholderExplanation = """
-Secrets are redacted: each appears as `redacted.<role>.<fingerprint>.<length>[.<flags>]`. The fingerprint is a keyed \
-HMAC of the value (it cannot be reversed; equal fingerprints mean equal values), `length` is its character count, and \
-the flags note whitespace (`lead-ws`, `trail-ws`, `newline`), quotes (`quoted`), percent-escapes (`pct`) or `+` (`plus`) in it.
-"""
-
-// MARK: - Markdown
-
-/// The report of `export --format markdown`: ready to paste into an issue or a forum post.
-enum MarkdownReport {
-    /// Bodies longer than this are trimmed.
-    static let bodyLimit = 2048
-
-    static func render(_ exchanges: [Exchange], diagnoser: Diagnoser, version: String) -> String {
-        let sessions = Array(Set(exchanges.map(\.session))).sorted()
-        let failing = exchanges.filter(\.isFailed)
-        let findings = Diagnoser.sorted(exchanges.flatMap(\.findings))
-        var md = "# tokentap report: session \(sessions.joined(separator: ", "))\n\n"
-        md += "tokentap \(version) · \(exchanges.count) exchanges, \(failing.count) failing, \(findings.count) findings"
-        if let first = exchanges.map(\.started).min(), let last = exchanges.map(\.started).max() {
-            md += " · recorded \(iso8601Microseconds(first)) to \(iso8601Microseconds(last))"
-        }
-        md += "\n\n"
-
-        md += "## What went wrong\n\n"
-        let verdicts = diagnoser.verdicts(exchanges)
-        if verdicts.isEmpty { md += "Nothing: no OAuth exchange failed.\n\n" }
-        for v in verdicts {
-            md += "- \(inline(v.summary))\n"
-            md += "  Cause: `\(v.cause)` (\(v.confidence.rawValue)). Fix: \(inline(v.fix))"
-            if !v.consequences.isEmpty { md += " Explains: " + v.consequences.map { "`\($0)`" }.joined(separator: ", ") + "." }
-            if !v.alternatives.isEmpty { md += " Other possible causes: " + v.alternatives.map { "`\($0)`" }.joined(separator: ", ") + "." }
-            md += "\n"
-        }
-        if !verdicts.isEmpty { md += "\n" }
-        md += "## Timeline\n\n"
-        let timeline = diagnoser.timeline(exchanges)
-        if timeline.isEmpty { md += "(no OAuth steps among these exchanges)\n" }
-        for step in timeline {
-            md += "- `#\(step.exchange)` \(iso8601Microseconds(step.at).dropFirst(11).prefix(15)) **\(step.step)**: \(inline(step.summary))\n"
-        }
-        md += "\n## Findings\n\n"
-        if findings.isEmpty { md += "(none)\n" }
-        for f in findings {
-            md += "### \(f.severity.rawValue) (\(f.confidence.rawValue)): `\(f.rule)` on #\(f.exchange)\n\n"
-            md += "\(inline(f.title))\n\n"
-            for line in f.evidence { md += "- evidence: \(code(line))\n" }
-            md += "- fix: \(inline(f.fix))\n"
-            md += "- reference: \(f.reference)\n\n"
-        }
-        md += "## Failing exchanges\n\n"
-        if failing.isEmpty { md += "(none)\n\n" }
-        for e in failing {
-            let status = e.status.map { "\($0)\(e.reason.map { " " + $0 } ?? "")" } ?? "no response"
-            md += "### #\(e.id.map(String.init) ?? "?") \(e.method) \(e.url) → \(status)\n\n"
-            if let error = e.error { md += "Error: \(inline(error))\n\n" }
-            md += "Request (\(iso8601Microseconds(e.started))):\n\n"
-            md += fenced("\(e.method) \(e.target) \(e.request.httpVersion)\n" + headerLines(e.request.headers) + bodyText(e.request))
-            for h in e.request.headers where h.name.lowercased() == "authorization" {
-                if let credentials = CurlExport.basicUser(h.value) { md += "\nThe Basic credentials decode to \(code(credentials)).\n" }
-            }
-            md += "\nResponse (\(String(format: "%.1f", e.timings.total)) ms):\n\n"
-            md += fenced("\(e.response.httpVersion) \(status)\n" + headerLines(e.response.headers) + bodyText(e.response))
-            if let v = verdicts.first(where: { $0.exchange == e.id }) { md += "\nVerdict: `\(v.cause)` (\(v.confidence.rawValue)): \(inline(v.summary))\n" }
-            if !e.findings.isEmpty { md += "\nFindings: " + e.findings.map { "`\($0.rule)`" }.joined(separator: ", ") + "\n" }
-            md += "\n"
-        }
-        md += "---\n\n"
-        let roles = Set(placeholderTexts(in: md).compactMap { Placeholder(parsing: $0)?.role }).sorted()
-        md += "Redacted by tokentap \(version)" + (roles.isEmpty ? "" : " (roles in this report: \(roles.joined(separator: ", ")))") + ". "
-        md += placeholderExplanation + "\n"
-        return md
-    }
-
-    private static func headerLines(_ headers: [HeaderField]) -> String {
-        headers.map { "\($0.name): \($0.value)\n" }.joined()
-    }
-
-    private static func bodyText(_ m: MessageRecord) -> String {
-        guard !m.body.isEmpty else { return "" }
-        guard let text = String(data: m.body, encoding: .utf8) else {
-            return "\n(\(m.body.count) bytes of binary body omitted)\n"
-        }
-        var out = "\n"
-        if m.body.count > bodyLimit {
-            var cut = bodyLimit
-            while cut > 0, String(data: m.body.prefix(cut), encoding: .utf8) == nil { cut -= 1 }
-            out += String(decoding: m.body.prefix(cut), as: UTF8.self)
-            out += "\n… (\(m.body.count - cut) more bytes trimmed)"
-        } else {
-            out += text
-        }
-        if m.truncated { out += "\n… (body truncated when recorded)" }
-        return out + "\n"
-    }
-
-    /// A code block whose fence is longer than any backtick run inside.
-    private static func fenced(_ text: String) -> String {
-        var longest = 0, run = 0
-        for c in text { if c == "`" { run += 1; longest = max(longest, run) } else { run = 0 } }
-        let fence = String(repeating: "`", count: max(3, longest + 1))
-        return "\(fence)http\n\(text)\(text.hasSuffix("\n") ? "" : "\n")\(fence)\n"
-    }
-
-    private static func code(_ text: String) -> String {
-        let clean = text.replacingOccurrences(of: "\n", with: " ")
-        return clean.contains("`") ? "`` \(clean) ``" : "`\(clean)`"
-    }
-
-    private static func inline(_ text: String) -> String { text.replacingOccurrences(of: "\n", with: " ") }
-}
-
-// MARK: - curl
-
-/// The script of `export --format curl`: one curl command per exchange, each placeholder replaced
-/// by a shell variable named for its role (`"$CLIENT_SECRET"`, `"$CODE"`), listed in a comment.
-/// `set -u` makes the shell stop on a variable that is not set.
-enum CurlExport {
-    /// Headers curl computes itself, or that would change what the reproduction does.
-    static let skippedHeaders: Set<String> = ["host", "content-length", "transfer-encoding", "connection", "proxy-connection",
-                                              "proxy-authorization", "keep-alive", "te", "upgrade", "accept-encoding"]
-
-    static func render(_ exchanges: [Exchange], version: String) -> String {
-        var commands: [String] = []
-        for e in exchanges {
-            guard e.kind == .http else {
-                commands.append("# #\(e.id.map(String.init) ?? "?") \(e.kind.rawValue) \(e.host):\(e.port): not an HTTP exchange, nothing to reproduce")
-                continue
-            }
-            commands.append(command(e))
-        }
-        // Variables: one per distinct value (fingerprint), named for the first role it appears in.
-        let all = commands.joined(separator: "\n")
-        var names: [String: String] = [:]        // fingerprint → name
-        var used = Set<String>()
-        var listing: [String] = []
-        var byText: [String: String] = [:]       // placeholder text → name
-        for text in placeholderTexts(in: all) {
-            guard let p = Placeholder(parsing: text) else { continue }
-            if let name = names[p.fingerprint] { byText[text] = name; continue }
-            let base = variableBase(p.role)
-            var name = base, n = 2
-            while used.contains(name) { name = "\(base)_\(n)"; n += 1 }
-            used.insert(name)
-            names[p.fingerprint] = name
-            byText[text] = name
-            let flags = ShapeFlag.allCases.filter { p.flags.contains($0) }.map(\.rawValue)
-            listing.append("#   \(name): the \(p.role) (\(p.length) characters\(flags.isEmpty ? "" : ", " + flags.joined(separator: ", ")); fingerprint \(p.fingerprint))")
-        }
-        var script = "#!/bin/sh\n"
-        script += "# tokentap \(version): \(exchanges.count) recorded exchange(s) as curl commands (secrets redacted).\n"
-        if listing.isEmpty {
-            script += "# No secret was redacted in these requests.\n"
-        } else {
-            script += "# Set these variables to the values to send, as they appeared on the wire (URL-encoded where they sit in a URL or form body):\n"
-            script += listing.joined(separator: "\n") + "\n"
-            script += "# e.g. " + used.sorted().prefix(2).map { "\($0)=..." }.joined(separator: " ") + " sh THIS_FILE\n"
-        }
-        script += "set -u\n\n"
-        script += substitute(all, byText) + "\n"
-        return script
-    }
-
-    /// `client_secret` → `CLIENT_SECRET`, `x-api-key` → `X_API_KEY`.
-    static func variableBase(_ role: String) -> String {
-        var name = String(role.uppercased().map { $0.isLetter || $0.isNumber ? $0 : "_" })
-        if name.isEmpty { name = "SECRET" }
-        if name.first!.isNumber { name = "_" + name }
-        return name
-    }
-
-    /// `text` with each placeholder replaced by `$NAME` (`${NAME}` when a name character follows).
-    static func substitute(_ text: String, _ byText: [String: String]) -> String {
-        var out = text
-        // Longest first: a placeholder with flags extends the same one without.
-        for (ph, name) in byText.sorted(by: { $0.key.count > $1.key.count }) {
-            var result = ""
-            var rest = Substring(out)
-            while let r = rest.range(of: ph) {
-                result += rest[..<r.lowerBound]
-                let next = rest[r.upperBound...].first
-                let continues = next.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") } ?? false
-                result += continues ? "${\(name)}" : "$\(name)"
-                rest = rest[r.upperBound...]
-            }
-            result += rest
-            out = result
-        }
-        return out
-    }
-
-    /// Double-quoted for sh with `\`, `"`, `$` and backquote escaped (placeholders contain none of them).
-    static func quoted(_ s: String) -> String {
-        var out = "\""
-        for c in s {
-            switch c {
-            case "\\", "\"", "$", "`": out.append("\\"); out.append(c)
-            default: out.append(c)
-            }
-        }
-        return out + "\""
-    }
-
-    static func command(_ e: Exchange) -> String {
-        var lines = ["# #\(e.id.map(String.init) ?? "?") \(e.method) \(e.url) (recorded \(iso8601Microseconds(e.started)): \(e.status.map(String.init) ?? e.error ?? "no response"))"]
-        var args: [String] = []
-        if e.method == "HEAD" { args.append("--head") } else { args += ["-X", e.method] }
-        args.append(quoted(e.url))
-        for h in e.request.headers where !skippedHeaders.contains(h.name.lowercased()) {
-            if h.name.lowercased() == "authorization", let user = basicUser(h.value) {
-                args += ["-u", quoted(user)]
-            } else {
-                args += ["-H", quoted("\(h.name): \(h.value)")]
-            }
-        }
-        var prefix = ""
-        if !e.request.body.isEmpty {
-            if let text = String(data: e.request.body, encoding: .utf8) {
-                args += ["--data-binary", quoted(text)]
-            } else {
-                prefix = "printf '%s' '\(e.request.body.base64EncodedString())' | base64 -d | "
-                args += ["--data-binary", "@-"]
-            }
-        }
-        var line = prefix + "curl -sS -g"
-        for (i, a) in args.enumerated() {
-            let startsOption = a.hasPrefix("-") && !a.hasPrefix("\"")
-            line += (startsOption && i > 1 ? " \\\n  " : " ") + a
-        }
-        lines.append(line)
-        return lines.joined(separator: "\n") + "\n"
-    }
-
-    /// The `id:secret` of a Basic `Authorization` value (RFC 7617) when it decodes to text with a colon.
-    static func basicUser(_ value: String) -> String? {
-        let parts = value.trimmingCharacters(in: .whitespaces).split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "basic",
-              let data = Data(base64Encoded: String(parts[1]).trimmingCharacters(in: .whitespaces)),
-              let text = String(data: data, encoding: .utf8), text.contains(":"),
-              !text.contains(where: { $0.isNewline }) else { return nil }
-        return text
-    }
-}

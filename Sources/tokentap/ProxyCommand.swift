@@ -1,4 +1,5 @@
 import ArgumentParser
+import Capture
 import CertificateAuthority
 import Foundation
 import Logging
@@ -63,7 +64,7 @@ struct ProxyOptions: ParsableArguments {
         } catch let error as ConfigurationError {
             throw CLIFailure.usage(error.description)
         }
-        if !allowRemote && !isLoopback(config.listen.host) {
+        if !allowRemote && !isLoopbackHost(config.listen.host) {
             throw CLIFailure.usage("--listen \(config.listen) is not a loopback address: anyone who can reach it could use the proxy; add --allow-remote if you mean it")
         }
         for path in upstreamCA {
@@ -107,9 +108,6 @@ struct ProxyOptions: ParsableArguments {
         return f.string(from: date)
     }
 
-    private func isLoopback(_ host: String) -> Bool {
-        host == "localhost" || host == "::1" || host.hasPrefix("127.")
-    }
 }
 
 /// The provider profiles in force where findings are computed (`proxy`, `run`, `browser`, `import`):
@@ -123,11 +121,6 @@ func loadProfiles(home: Home, files: [String]) throws -> [ProviderProfile] {
     } catch let error as ProfileFileError {
         throw CLIFailure.usage(error.description)
     }
-}
-
-/// The profiles as the store records them for a session.
-func sessionProfiles(_ profiles: [ProviderProfile]) -> [SessionProfile] {
-    profiles.map { SessionProfile(name: $0.name, origin: $0.origin, overrides: $0.overrides) }
 }
 
 /// Prints to stderr.
@@ -193,9 +186,14 @@ final class RunningProxy: Sendable {
         if let warning = paths.startupWarning(authority.layout) { warn(warning) }
         var logger = Logger(label: "tokentap") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = ProcessInfo.processInfo.environment["TOKENTAP_DEBUG"] != nil ? .debug : .notice
-        let pipeline = try CapturePipeline(home: home, paths: paths, session: config.session, keepSecrets: keepSecrets,
-                                           insecureUpstream: config.insecureUpstream, echo: announce,
+        let pipeline: CapturePipeline
+        do {
+            pipeline = try CapturePipeline(database: home.database, fingerprintKey: paths.fingerprintKey, session: config.session,
+                                           keepSecrets: keepSecrets, insecureUpstream: config.insecureUpstream, echo: announce,
                                            maxBody: config.maxBody, profiles: profiles, logger: logger)
+        } catch let error as CaptureSetupError {
+            throw CLIFailure.runtime(error.description)
+        }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let server: ProxyServer
         let bound: SocketAddress
@@ -266,9 +264,8 @@ final class RunningProxy: Sendable {
 /// SIGINT/SIGTERM caught from the moment `install()` returns (before `listening on` is printed,
 /// so a supervisor that signals right after start-up still gets a clean exit 0).
 final class TerminationSignals: @unchecked Sendable {
-    private let lock = NSLock()
-    private var fired = false
-    private var continuation: CheckedContinuation<Void, Never>?
+    private let first = FirstOf<Bool>()
+    /// Written by `install` only, before it returns.
     private var sources: [DispatchSourceSignal] = []
 
     static func install(_ caught: [Int32] = [SIGINT, SIGTERM]) -> TerminationSignals {
@@ -284,26 +281,12 @@ final class TerminationSignals: @unchecked Sendable {
     }
 
     private func fire() {
-        lock.lock()
-        fired = true
-        let c = continuation
-        continuation = nil
-        lock.unlock()
-        c?.resume()
+        first.fire(true)
     }
 
     /// Returns once a signal has arrived (at once if one already did).
     func wait() async {
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            lock.lock()
-            if fired {
-                lock.unlock()
-                c.resume()
-            } else {
-                continuation = c
-                lock.unlock()
-            }
-        }
+        _ = await first.wait()
     }
 }
 

@@ -6,6 +6,8 @@ import Foundation
 import OAuthDiagnosis
 import Recording
 import Redaction
+import Capture
+import Reports
 import TokentapCore
 
 // MARK: - sessions
@@ -174,18 +176,9 @@ struct TailCommand: ParsableCommand {
     private func emit(_ rows: [Exchange], _ printer: LivePrinter?) {
         guard !rows.isEmpty else { return }
         if json {
-            for row in rows { print(Self.jsonLine(row)) }
+            for row in rows { print(Render.tailJSONLine(row)) }
         } else {
             print(Render.listTable(rows, color: useColor, header: false, notes: printer?.notes), terminator: "")
         }
-    }
-
-    /// One exchange as a compact JSON object with `list --json`'s keys.
-    static func jsonLine(_ e: Exchange) -> String {
-        let pretty = Data(Render.listJSON([e]).utf8)
-        guard let array = try? JSONSerialization.jsonObject(with: pretty) as? [Any], let object = array.first,
-              let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-        else { return "{}" }
-        return String(decoding: data, as: UTF8.self)
     }
 }

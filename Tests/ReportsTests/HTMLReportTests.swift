@@ -82,7 +82,7 @@ struct HTMLReportTests {
             request: MessageRecord(headers: [HeaderField(name: "Authorization", value: "Bearer eyJtaXJvLm9yaWdpbiI6ImV1MDEifQ_accEssTokenAAAAAAAAAAAAAAA")]),
             status: 502, reason: "Bad Gateway",
             response: MessageRecord(body: Data("tokentap: upstream api.miro.com unreachable".utf8)),
-            error: "connect to api.miro.com: connection refused", findings: [unreachable])
+            error: "connect to api.miro.com: connection refused", errorKind: .connect, findings: [unreachable])
         return [authorize, token, tunnel, api].map { redactor.redact($0) }
     }
 

@@ -1,6 +1,8 @@
 import Foundation
 import Testing
-@testable import Recording
+import TestSupport
+@testable import Reports
+import Recording
 import TokentapCore
 
 /// An exchange as stored, with every kind of value the renderers care about.

@@ -1,4 +1,5 @@
 import Foundation
+import Recording
 import TokentapCore
 
 /// Output of `tokentap list` and `tokentap show`, text and `--json` (design.md, "Command line").
@@ -8,10 +9,15 @@ import TokentapCore
 public enum Render {
     // MARK: JSON
 
-    /// `list --json`: an array of `{ id, session, kind, started, duration_ms, method, url, status,
-    /// error, findings: [rule id] }`.
+    /// `list --json`: an array of ``ExchangeDocument``s (`{ id, session, kind, started,
+    /// duration_ms, method, url, status, error, findings: [rule id] }`), pretty-printed.
     public static func listJSON(_ exchanges: [Exchange]) -> String {
-        serialize(exchanges.map { summaryObject($0, fullFindings: false) })
+        JSONDocument.string(exchanges.map { ExchangeDocument($0) })
+    }
+
+    /// `tail --json`: one exchange as one compact line with `list --json`'s keys.
+    public static func tailJSONLine(_ exchange: Exchange) -> String {
+        JSONDocument.string(ExchangeDocument(exchange), compact: true)
     }
 
     /// `show --json`: the `list` fields plus `request` and `response` (`headers`, `body`,
@@ -19,86 +25,7 @@ public enum Render {
     /// `findings` as full objects (`rule`, `severity`, `confidence`, `exchange`, `title`,
     /// `evidence`, `fix`, `reference`); a `websocket` row adds its `websocket` object.
     public static func showJSON(_ exchange: Exchange) -> String {
-        var object = summaryObject(exchange, fullFindings: true)
-        var request = messageObject(exchange.request)
-        request["http_version"] = exchange.request.httpVersion
-        var response = messageObject(exchange.response)
-        response["http_version"] = exchange.response.httpVersion
-        response["reason"] = exchange.reason ?? NSNull()
-        object["request"] = request
-        object["response"] = response
-        let t = exchange.timings
-        object["timings"] = [
-            "connect": ms(t.connect), "tls": ms(t.tls), "send": ms(t.send), "wait": ms(t.wait),
-            "receive": ms(t.receive), "total": ms(t.total),
-        ] as [String: Any]
-        if let ws = exchange.websocket { object["websocket"] = webSocketObject(ws) }
-        return serialize(object)
-    }
-
-    /// `show --json`'s `websocket` object (design.md): counts, close code, who closed; `null`
-    /// frame counts when counting failed.
-    public static func webSocketObject(_ ws: WebSocketSummary) -> [String: Any] {
-        [
-            "frames_client": ws.framesClient ?? NSNull(), "frames_server": ws.framesServer ?? NSNull(),
-            "bytes_client": ws.bytesClient, "bytes_server": ws.bytesServer,
-            "close_code": ws.closeCode ?? NSNull(), "closed_by": ws.closedBy ?? NSNull(),
-        ] as [String: Any]
-    }
-
-    /// `findings` of `show --json` / `doctor --json`: one object per finding.
-    public static func findingObject(_ f: Finding) -> [String: Any] {
-        [
-            "rule": f.rule, "severity": f.severity.rawValue, "confidence": f.confidence.rawValue,
-            "exchange": Int(f.exchange), "title": f.title, "evidence": f.evidence, "fix": f.fix,
-            "reference": f.reference,
-        ]
-    }
-
-    /// A body as JSON text: `utf8` when it is valid UTF-8, else `base64`.
-    public static func bodyText(_ body: Data) -> (text: String, encoding: String) {
-        if let text = String(data: body, encoding: .utf8) { return (text, "utf8") }
-        return (body.base64EncodedString(), "base64")
-    }
-
-    private static func summaryObject(_ e: Exchange, fullFindings: Bool) -> [String: Any] {
-        [
-            "id": e.id.map { Int($0) as Any } ?? NSNull(),
-            "session": e.session,
-            "kind": e.kind.rawValue,
-            "started": iso8601Microseconds(e.started),
-            "duration_ms": ms(e.timings.total),
-            "method": e.method,
-            "url": e.url,
-            "status": e.status.map { $0 as Any } ?? NSNull(),
-            "error": e.error.map { $0 as Any } ?? NSNull(),
-            "error_kind": e.errorKind.map { $0.rawValue as Any } ?? NSNull(),
-            "findings": fullFindings ? e.findings.map(findingObject) as Any : e.findings.map(\.rule) as Any,
-        ]
-    }
-
-    private static func messageObject(_ m: MessageRecord) -> [String: Any] {
-        let body = bodyText(m.body)
-        return [
-            "headers": m.headers.map { ["name": $0.name, "value": $0.value] },
-            "body": body.text,
-            "body_encoding": body.encoding,
-            "truncated": m.truncated,
-        ]
-    }
-
-    /// Milliseconds rounded to the microsecond, so `12.3` does not print as `12.300000000000001`.
-    private static func ms(_ value: Double?) -> Any {
-        guard let value else { return NSNull() }
-        let rounded = (value * 1000).rounded() / 1000
-        if rounded == rounded.rounded(), abs(rounded) < 1e15 { return Int(rounded) }
-        return rounded
-    }
-
-    private static func serialize(_ object: Any) -> String {
-        let data = (try? JSONSerialization.data(
-            withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data("null".utf8)
-        return String(decoding: data, as: UTF8.self)
+        JSONDocument.string(ExchangeDocument(exchange, detail: true))
     }
 
     // MARK: Text
@@ -149,20 +76,30 @@ public enum Render {
                 colors: [nil, style.dim, nil, nil, statusColor, style.dim, findingsColor], notes: notes?(e) ?? []))
         }
         let shown = header ? lines[...] : lines.dropFirst()
-        let widths = (0..<7).map { c in shown.map { $0.cells[c].count }.max() ?? 0 }
-        let rightAligned: Set<Int> = [0, 5]
+        return table(shown.map(\.cells), colors: shown.map(\.colors), rightAligned: [0, 5], unpadded: [6],
+                     notes: shown.map(\.notes), style: style)
+    }
+
+    /// The one table renderer (`list`, `tail`, `sessions`): each cell padded to its column's widest
+    /// (left-aligned, or right-aligned in `rightAligned`; `unpadded` columns as they are), cells
+    /// joined by two spaces, trailing spaces dropped, `colors` applied per cell after padding, and
+    /// each row's `notes` printed under it as they are.
+    static func table(_ rows: [[String]], colors: [[String?]], rightAligned: Set<Int>, unpadded: Set<Int> = [],
+                      notes: [[String]] = [], style: Style) -> String {
+        let columns = rows.map(\.count).max() ?? 0
+        let widths = (0..<columns).map { c in rows.map { c < $0.count ? $0[c].count : 0 }.max() ?? 0 }
         var out = ""
-        for line in shown {
+        for (r, row) in rows.enumerated() {
             var parts: [String] = []
-            for (c, cell) in line.cells.enumerated() {
+            for (c, cell) in row.enumerated() {
                 let pad = String(repeating: " ", count: widths[c] - cell.count)
-                let padded = c == 6 ? cell : (rightAligned.contains(c) ? pad + cell : cell + pad)
-                parts.append(style.apply(line.colors[c], padded))
+                let padded = unpadded.contains(c) ? cell : (rightAligned.contains(c) ? pad + cell : cell + pad)
+                parts.append(style.apply(colors[r][c], padded))
             }
             var text = parts.joined(separator: "  ")
             while text.hasSuffix(" ") { text.removeLast() }
             out += text + "\n"
-            for note in line.notes { out += note + "\n" }
+            if r < notes.count { for note in notes[r] { out += note + "\n" } }
         }
         return out
     }
@@ -267,29 +204,17 @@ public enum Render {
             rows.append([s.name + (i == sessions.count - 1 ? " *" : ""), formatter.string(from: s.firstStarted),
                          formatter.string(from: s.lastStarted), String(s.count), String(s.httpCount), String(s.failures)])
         }
-        let widths = (0..<6).map { c in rows.map { $0[c].count }.max() ?? 0 }
-        var out = ""
-        for (r, row) in rows.enumerated() {
-            var parts: [String] = []
-            for (c, cell) in row.enumerated() {
-                let pad = String(repeating: " ", count: widths[c] - cell.count)
-                let padded = c >= 3 ? pad + cell : cell + pad
-                let code: String? = r == 0 ? style.bold : (c == 5 && cell != "0" ? style.red : nil)
-                parts.append(style.apply(code, padded))
-            }
-            out += parts.joined(separator: "  ") + "\n"
+        let colors = rows.enumerated().map { r, row in
+            row.enumerated().map { c, cell -> String? in r == 0 ? style.bold : (c == 5 && cell != "0" ? style.red : nil) }
         }
-        return out
+        return table(rows, colors: colors, rightAligned: [3, 4, 5], style: style)
     }
 
-    /// `tokentap sessions --json`: an array of `{ "name": str, "first_started": ISO 8601,
-    /// "last_started": ISO 8601, "count": int, "http_count": int, "failures": int }`, latest last.
+    /// `tokentap sessions --json`: an array of ``SessionDocument``s (`{ "name": str,
+    /// "first_started": ISO 8601, "last_started": ISO 8601, "count": int, "http_count": int,
+    /// "failures": int }`), latest last.
     public static func sessionsJSON(_ sessions: [SessionSummary]) -> String {
-        serialize(sessions.map { s -> [String: Any] in
-            ["name": s.name, "first_started": iso8601Microseconds(s.firstStarted),
-             "last_started": iso8601Microseconds(s.lastStarted), "count": s.count, "http_count": s.httpCount,
-             "failures": s.failures]
-        })
+        JSONDocument.string(sessions.map(SessionDocument.init))
     }
 
     // MARK: Helpers
@@ -361,7 +286,7 @@ public enum Render {
         }
         if let pretty = prettyJSON(text) {
             out += pretty + "\n"
-        } else if contentType.contains("application/x-www-form-urlencoded") || (contentType.isEmpty && looksLikeForm(text)) {
+        } else if contentType.contains("application/x-www-form-urlencoded") || (contentType.isEmpty && FormCoding.looksLikeForm(text)) {
             for pair in text.split(separator: "&", omittingEmptySubsequences: true) {
                 let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
                 let name = formDecode(String(parts[0]))
@@ -382,10 +307,6 @@ public enum Render {
         FormCoding.decode(s)
     }
 
-    private static func looksLikeForm(_ text: String) -> Bool {
-        !text.isEmpty && !text.contains(" ") && !text.contains("\n") && text.contains("=")
-            && text.split(separator: "&").allSatisfy { $0.contains("=") }
-    }
 
     private static func wrap(_ s: String, width: Int) -> String {
         var lines: [Substring] = []

@@ -1,8 +1,10 @@
 import Foundation
 import Testing
+import TestSupport
 import TokentapCore
 
-@testable import Recording
+@testable import Reports
+import Recording
 
 /// A `websocket` row in `list`, `show`, `show --json` and the HAR export.
 @Suite("WebSocket rows rendered")

@@ -1,6 +1,8 @@
 import Foundation
 import Recording
+@testable import Reports
 import Testing
+import TestSupport
 import TokentapCore
 
 /// HAR 1.2 export and import (issue 8, issue 9), pure: no store, no network.

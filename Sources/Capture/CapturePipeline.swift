@@ -1,41 +1,59 @@
 import Foundation
 import Logging
-import NIOConcurrencyHelpers
 import OAuthDiagnosis
 import ProxyServer
 import Recording
 import Redaction
+import Synchronization
 import TokentapCore
+
+/// Why a ``CapturePipeline`` cannot start: the store or the fingerprint key cannot be opened.
+public struct CaptureSetupError: Error, CustomStringConvertible, Sendable {
+    public enum Kind: Sendable, Equatable {
+        /// The SQLite database (`recordings/tokentap.sqlite`) cannot be opened or migrated.
+        case store
+        /// The fingerprint key (`certs/tokentap-fingerprint.key`) cannot be read or created.
+        case fingerprintKey
+    }
+
+    public var kind: Kind
+    /// What to tell the user, e.g. `cannot open the recordings database PATH: ...`.
+    public var description: String
+}
 
 /// Where captured exchanges go, off the event loop (design.md, "The way a request travels"):
 /// body decoding → diagnosis on the raw values (with the session's redacted history) →
-/// redaction (unless `--keep-secrets`) → the SQLite store → the live line on stdout.
+/// redaction (unless `keepSecrets`) → the SQLite store → the live line (``LivePrinter``).
 ///
 /// `capture` only queues (it runs on an event loop); the `RecordingWriter`'s task does the rest,
-/// one batch at a time, in order. Raw values never leave memory.
-final class CapturePipeline: ExchangeSink, Sendable {
-    let session: String
-    let store: ExchangeStore
+/// one batch at a time, in order (``CaptureProcessor``). Raw values never leave memory.
+public final class CapturePipeline: ExchangeSink, Sendable {
+    public let session: String
+    public let store: ExchangeStore
     private let writer: RecordingWriter
 
-    init(home: Home, paths: CertificatePaths, session: String, keepSecrets: Bool, insecureUpstream: Bool,
-         echo: Bool, maxBody: Int, profiles: [ProviderProfile], logger: Logger) throws {
+    /// Opens the store at `database` and the fingerprint key at `fingerprintKey` (created on first
+    /// use, mode 0600), and records `profiles` as the session's profiles in force. `echo` prints the
+    /// live line of each stored exchange on stdout.
+    /// - Throws: ``CaptureSetupError`` naming the file that cannot be opened or written.
+    public init(database: URL, fingerprintKey: URL, session: String, keepSecrets: Bool, insecureUpstream: Bool,
+                echo: Bool, maxBody: Int, profiles: [ProviderProfile], logger: Logger) throws {
         self.session = session
         do {
-            store = try ExchangeStore(path: home.database)
+            store = try ExchangeStore(path: database)
         } catch {
-            throw CLIFailure.runtime("cannot open the recordings database \(home.database.path): \(error)")
+            throw CaptureSetupError(kind: .store, description: "cannot open the recordings database \(database.path): \(error)")
         }
         do {
             try store.recordProfiles(sessionProfiles(profiles), session: session)
         } catch {
-            throw CLIFailure.runtime("cannot write to the recordings database \(home.database.path): \(error)")
+            throw CaptureSetupError(kind: .store, description: "cannot write to the recordings database \(database.path): \(error)")
         }
         let redactor: Redactor
         do {
-            redactor = Redactor(key: try Redactor.loadOrCreateKey(at: paths.fingerprintKey))
+            redactor = Redactor(key: try Redactor.loadOrCreateKey(at: fingerprintKey))
         } catch {
-            throw CLIFailure.runtime("\(error)")
+            throw CaptureSetupError(kind: .fingerprintKey, description: "\(error)")
         }
         let processor = CaptureProcessor(redactor: redactor, keepSecrets: keepSecrets, maxBody: maxBody, profiles: profiles)
         let printer = LivePrinter(echo: echo, insecureUpstream: insecureUpstream, diagnoser: Diagnoser(redactor: redactor, profiles: profiles))
@@ -48,19 +66,19 @@ final class CapturePipeline: ExchangeSink, Sendable {
             })
     }
 
-    func capture(_ exchange: Exchange) {
+    public func capture(_ exchange: Exchange) {
         writer.submit(exchange)
     }
 
-    func whenRoom(_ resume: @escaping @Sendable () -> Void) -> Bool {
+    public func whenRoom(_ resume: @escaping @Sendable () -> Void) -> Bool {
         writer.whenRoom(resume)
     }
 
     /// Exchanges captured and not yet stored.
-    var backlog: Int { writer.backlog }
+    public var backlog: Int { writer.backlog }
 
     /// Writes what is queued and stops.
-    func close() async {
+    public func close() async {
         await writer.close()
     }
 }
@@ -68,7 +86,7 @@ final class CapturePipeline: ExchangeSink, Sendable {
 /// The pure-ish steps between capture and store, with the session history the diagnosis needs.
 /// Called by the writer's task only, one batch at a time: `prepare(batch)`, then `stored(batch)` once
 /// it is committed (or not at all when the write was given up on).
-final class CaptureProcessor: Sendable {
+public final class CaptureProcessor: Sendable {
     private struct State {
         /// The flow steps of this session as stored (redacted), parsed once (`FlowHistory`'s limit
         /// bounds it).
@@ -80,17 +98,26 @@ final class CaptureProcessor: Sendable {
     private let redactor: Redactor
     private let keepSecrets: Bool
     private let maxBody: Int
-    private let state: NIOLockedValueBox<State>
+    private let warn: @Sendable (String) -> Void
+    private let state: Mutex<State>
 
-    init(redactor: Redactor, keepSecrets: Bool, maxBody: Int, profiles: [ProviderProfile]) {
+    /// `maxBody`: bytes of a decoded body kept. `profiles`: the provider profiles findings are
+    /// computed with. `warn` receives the redaction check's fallbacks (a value redacted by its last
+    /// check: the message names the rule; standard error by default).
+    public init(redactor: Redactor, keepSecrets: Bool, maxBody: Int,
+                profiles: [ProviderProfile] = ProviderProfile.builtIn + [.generic],
+                warn: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }) {
         self.redactor = redactor
         self.keepSecrets = keepSecrets
         self.maxBody = maxBody
-        self.state = NIOLockedValueBox(State(flow: FlowHistory(diagnoser: Diagnoser(redactor: redactor, profiles: profiles))))
+        self.warn = warn
+        self.state = Mutex(State(flow: FlowHistory(diagnoser: Diagnoser(redactor: redactor, profiles: profiles))))
     }
 
-    func prepare(_ batch: [Exchange]) -> [Exchange] {
-        state.withLockedValue { state in
+    /// The batch as it is to be stored: each exchange's bodies decoded, its findings computed on
+    /// its raw values (and the session's stored history), then redacted unless `keepSecrets`.
+    public func prepare(_ batch: [Exchange]) -> [Exchange] {
+        state.withLock { state in
             var out: [Exchange] = []
             out.reserveCapacity(batch.count)
             state.pending = []
@@ -121,8 +148,8 @@ final class CaptureProcessor: Sendable {
     }
 
     /// Gives the history entries of the committed batch their ids (for `#id` in later evidence).
-    func stored(_ batch: [Exchange]) {
-        state.withLockedValue { state in
+    public func stored(_ batch: [Exchange]) {
+        state.withLock { state in
             for (exchange, entry) in zip(batch, state.pending) {
                 if let entry, let id = exchange.id { state.flow.assignID(id, to: entry) }
             }
@@ -152,12 +179,18 @@ final class CaptureProcessor: Sendable {
 
 /// The one line per exchange on stdout; under a failed OAuth exchange, its verdict's sentence and
 /// fix (not every finding); under any other exchange, its warnings (they say what will fail).
-struct LivePrinter: Sendable {
-    let echo: Bool
-    let insecureUpstream: Bool
-    let diagnoser: Diagnoser
+public struct LivePrinter: Sendable {
+    public let echo: Bool
+    public let insecureUpstream: Bool
+    public let diagnoser: Diagnoser
 
-    func print(_ exchange: Exchange) {
+    public init(echo: Bool, insecureUpstream: Bool, diagnoser: Diagnoser) {
+        self.echo = echo
+        self.insecureUpstream = insecureUpstream
+        self.diagnoser = diagnoser
+    }
+
+    public func print(_ exchange: Exchange) {
         // A WebSocket's line comes when it closes (its row is also written at the 101).
         guard echo, exchange.kind == .http || (exchange.kind == .websocket && exchange.websocket?.open == false) else { return }
         Swift.print(line(for: exchange))
@@ -165,7 +198,7 @@ struct LivePrinter: Sendable {
     }
 
     /// The lines under an exchange's line (indented).
-    func notes(for exchange: Exchange) -> [String] {
+    public func notes(for exchange: Exchange) -> [String] {
         guard exchange.findings.contains(where: { $0.severity != .info }) || (exchange.status ?? 0) >= 400 || exchange.error != nil else { return [] }
         if let verdict = diagnoser.verdict(for: exchange) {
             return ["    \(verdict.summary)", "    fix: \(verdict.fix)"]
@@ -175,7 +208,7 @@ struct LivePrinter: Sendable {
         }
     }
 
-    func line(for exchange: Exchange) -> String {
+    public func line(for exchange: Exchange) -> String {
         let time = iso8601Microseconds(exchange.started).dropFirst(11).prefix(12)
         let status = exchange.status.map(String.init) ?? "---"
         let id = exchange.id.map { "#\($0) " } ?? ""
@@ -188,4 +221,10 @@ struct LivePrinter: Sendable {
         if let ws = exchange.websocket { line += " close \(ws.closeCode.map(String.init) ?? "-")" }
         return line
     }
+}
+
+/// `profiles` as the store records them for a session (table `session_profile`): each profile's
+/// name, where it came from (`built-in` or a file path) and the fields a file overrode.
+public func sessionProfiles(_ profiles: [ProviderProfile]) -> [SessionProfile] {
+    profiles.map { SessionProfile(name: $0.name, origin: $0.origin, overrides: $0.overrides) }
 }
