@@ -113,7 +113,7 @@ struct LoadGen: ParsableCommand {
             headers.add(name: "Content-Length", value: String(bodyBytes.readableBytes))
         }
         // With --sequence: the body around the (first) placeholder, the number goes in between.
-        let template = sequence.flatMap { body.range(of: $0) }.map {
+        let template = sequence.flatMap { body.firstRange(of: $0) }.map {
             (prefix: String(body[..<$0.lowerBound]), suffix: String(body[$0.upperBound...]))
         }
         if template != nil {
