@@ -26,8 +26,10 @@ struct Val: Hashable {
             display = escaped(text) + " (replaced before tokentap saw it)"
             unknown = true
         } else {
+            // One fingerprint and one shape scan: `redactor.placeholder(role:value:)` spelled out.
             fp = redactor.fingerprint(text); length = text.count; flags = shapeFlags(of: text); raw = text
-            display = redactor.placeholder(role: role, value: text)
+            display = Placeholder(role: Placeholder.sanitizedRole(role), fingerprint: fp,
+                                  length: text.unicodeScalars.count, flags: flags).text
         }
     }
 }
@@ -263,22 +265,41 @@ func isBrowserOwnRequest(method: String, path: String) -> Bool {
 /// key. Raw values are never kept here (they live only as long as the exchange being judged).
 /// Bounded (cleared past 50,000 entries); locked, so a `FlowIndex` copy may be used from another
 /// thread.
+///
+/// Raw values (the exchange being judged) are memoised too, by role and text, because the rules
+/// ask for the same few (`code`, `client_secret`, `client_id`) many times per judgement and each
+/// costs an HMAC: that memo is emptied after every judgement (``forgetRawValues()``) and holds at
+/// most 256 values meanwhile, so a raw value still lives only as long as its judgement.
 final class ValCache: @unchecked Sendable {
     private let lock = NSLock()
     private var placeholders: [String: Val] = [:]
+    private var raw: [String: Val] = [:]
 
     func value(_ text: String, role: String, redactor: Redactor) -> Val {
+        let rawKey = role + "\u{0}" + text
         lock.lock()
-        let cached = placeholders[text]
+        let cached = placeholders[text] ?? raw[rawKey]
         lock.unlock()
         if let cached { return cached }
         let v = Val(text, role: role, redactor: redactor)
-        guard v.raw == nil, !v.unknown else { return v }
+        if v.unknown { return v }
         lock.lock()
-        if placeholders.count >= 50_000 { placeholders.removeAll(keepingCapacity: true) }
-        placeholders[text] = v
+        if v.raw != nil {
+            if raw.count >= 256 { raw.removeAll(keepingCapacity: true) }
+            raw[rawKey] = v
+        } else {
+            if placeholders.count >= 50_000 { placeholders.removeAll(keepingCapacity: true) }
+            placeholders[text] = v
+        }
         lock.unlock()
         return v
+    }
+
+    /// Drops the memoised raw values (called at the end of each judgement).
+    func forgetRawValues() {
+        lock.lock()
+        raw.removeAll(keepingCapacity: true)
+        lock.unlock()
     }
 }
 
@@ -326,6 +347,9 @@ struct FlowIndex: Sendable {
     static let testClockAdvancePath = "/__sandbox/advance"
 
     func val(_ s: String, _ role: String) -> Val { cache.value(s, role: role, redactor: redactor) }
+
+    /// Forgets the raw values memoised while judging (see ``ValCache``).
+    func forgetRawValues() { cache.forgetRawValues() }
 
     /// A code issuance: the exchange that delivered it and the code.
     struct Issue { let obs: Observation; let code: Val }
