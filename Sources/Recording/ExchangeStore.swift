@@ -508,7 +508,8 @@ private let rowEncoder: JSONEncoder = {
 /// field is encoded by `rowEncoder` once and remembered (the same few dozen fields, `Host`,
 /// `Content-Type`, `Server`, come back in almost every exchange, and encoding them was the largest
 /// single cost of storing a row), then the array is those objects between `[` and `]`, separated by
-/// `,`, which is the array JSONEncoder writes for them. Bounded: emptied past 4,096 fields.
+/// `,`: the array JSONEncoder writes for them (same objects, same order; JSONEncoder itself does not
+/// fix the order of the keys inside an object, and readers decode it). Bounded: emptied past 4,096 fields.
 final class HeaderJSONMemo: @unchecked Sendable {
     private let lock = NSLock()
     private var fields: [HeaderField: String] = [:]
