@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Turns bench/run's rows into a table, bench/results/latest.json (+ a dated copy) and BENCHMARKS.md.
 
-usage: report.py ROWS.jsonl E_JSON RESULTS_DIR BENCHMARKS.md DURATION MITM_VERSION NGINX_VERSION COMMIT TOKENTAP_BINARY
+usage: report.py ROWS.jsonl E_JSON RESULTS_DIR BENCHMARKS.md DURATION MITM_VERSION NGINX_VERSION COMMIT TOKENTAP_BINARY [LOAD]
+
+LOAD is the machine's load average (`uptime`) during the run. Whatever follows NOTES_MARKER in the
+existing BENCHMARKS.md (the hand-written analysis: profiles of missed targets) is kept.
 """
 import datetime
 import json
@@ -46,6 +49,32 @@ def ratio(a, b):
     return round(a / b, 3)
 
 
+def flat_rss(e):
+    """(text, met) for e's RSS from 5,000 to the last count: within ±10%."""
+    r5 = e.get("rss_after_5000_mib")
+    r50 = next((v for k, v in e.items() if k.startswith("rss_after_") and k != "rss_after_5000_mib"), None)
+    flat = None if not r5 or r50 is None else abs(r50 - r5) / r5 <= 0.10
+    return f"{fmt(r5)} → {fmt(r50)} MiB", flat
+
+
+def targets_25(ratios, by, e):
+    """(name, measured text, met: bool or None when not measured) for each target of issue 25:
+    recording on against the relay's own ceiling (TOKENTAP_BENCH_NO_RECORD=1), same run."""
+    out = []
+    a, b, c = (ratios.get(w, {}) for w in ("a_get_keepalive_16", "b_post_form_1k_json", "c_new_conn_per_request"))
+    n, m, p = a.get("tokentap_over_norecord_rps"), a.get("tokentap_over_mitmdump_rps"), a.get("tokentap_added_p50_ms")
+    out.append(("a: ≥ 0.6× the no-record ceiling", fmt(n, 3) + "×", None if n is None else n >= 0.6))
+    out.append(("a: ≥ 20× mitmdump", fmt(m, 1) + "×", None if m is None else m >= 20))
+    out.append(("a: added p50 ≤ 1.5 ms", fmt(p, 2) + " ms", None if p is None else p <= 1.5))
+    n = b.get("tokentap_over_norecord_rps")
+    out.append(("b (distinct codes): ≥ 0.4× the no-record ceiling", fmt(n, 3) + "×", None if n is None else n >= 0.4))
+    d = c.get("tokentap_over_direct_rps")
+    out.append(("c: ≥ 0.6× direct", fmt(d, 3) + "×", None if d is None else d >= 0.6))
+    text, flat = flat_rss(e)
+    out.append(("e: RSS within ±10% from 5,000 to 50,000 exchanges", text, flat))
+    return out
+
+
 def targets(ratios, by, e):
     """(name, measured text, met: bool or None when not measured) for each target of issue 10."""
     out = []
@@ -60,17 +89,27 @@ def targets(ratios, by, e):
     drow = by.get(("d_download_256mib", "tokentap"))
     rss = drow and drow.get("proxy_peak_rss_mib")
     out.append(("d: peak RSS < 64 MiB through 256 MiB", fmt(rss) + " MiB", None if rss is None else rss < 64))
-    r5 = e.get("rss_after_5000_mib")
-    r50 = next((v for k, v in e.items() if k.startswith("rss_after_") and k != "rss_after_5000_mib"), None)
-    flat = None if not r5 or r50 is None else abs(r50 - r5) / r5 <= 0.10
-    out.append(("e: RSS flat (±10%) 5,000 → 50,000 exchanges", f"{fmt(r5)} → {fmt(r50)} MiB", flat))
+    text, flat = flat_rss(e)
+    out.append(("e: RSS flat (±10%) 5,000 → 50,000 exchanges", text, flat))
     lm = e.get("list_4xx_ms")
     out.append((f"e: filtered list < 300 ms ({fmt(e.get('list_lines_all'))} rows)", fmt(lm) + " ms", None if lm is None else lm < 300))
     return out
 
 
+NOTES_MARKER = "<!-- notes below are written by hand and kept by report.py -->"
+
+
 def main():
     rows_path, e_json, results_dir, md_path, duration, mitm_version, nginx_version, commit, binary = sys.argv[1:10]
+    load = sys.argv[10] if len(sys.argv) > 10 else "not recorded"
+    notes = ""
+    try:
+        with open(md_path) as f:
+            old = f.read()
+        if NOTES_MARKER in old:
+            notes = old.split(NOTES_MARKER, 1)[1].lstrip("\n")
+    except OSError:
+        pass
     rows = [json.loads(l) for l in open(rows_path) if l.strip()]
     e = json.loads(e_json)
     now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
@@ -81,13 +120,16 @@ def main():
     ratios = {}
     for w in workloads:
         d, t, x = by.get((w, "direct")), by.get((w, "tokentap")), by.get((w, "mitmdump"))
+        n = by.get((w, "tokentap_norecord"))
         ratios[w] = {
+            "tokentap_over_norecord_rps": ratio(t and t["rps"], n and n["rps"]),
+            "norecord_over_direct_rps": ratio(n and n["rps"], d and d["rps"]),
             "tokentap_over_direct_rps": ratio(t and t["rps"], d and d["rps"]),
             "tokentap_over_mitmdump_rps": ratio(t and t["rps"], x and x["rps"]),
             "tokentap_added_p50_ms": (round(t["p50_ms"] - d["p50_ms"], 3) if t and d and t["p50_ms"] is not None and d["p50_ms"] is not None else None),
         }
 
-    doc = {"date": now.isoformat(), "commit": commit, "machine": m, "duration_s": float(duration),
+    doc = {"date": now.isoformat(), "commit": commit, "machine": m, "duration_s": float(duration), "load_average": load,
            "mitmdump": mitm_version, "tokentap_binary": binary, "nginx": nginx_version, "rows": rows, "ratios": ratios, "e": e}
     os.makedirs(results_dir, exist_ok=True)
     for name in ("latest.json", now.strftime("%Y%m%dT%H%M%SZ") + ".json"):
@@ -101,16 +143,22 @@ def main():
         lines.append(f"| {r['workload']} | {r['target']} | {fmt(r['requests'])} | {fmt(r['errors'])} | {fmt(r['rps'])} | {fmt(r.get('mib_per_s'))} | "
                      f"{fmt(r['p50_ms'], 2)} | {fmt(r['p99_ms'], 2)} | {fmt(r['proxy_peak_rss_mib'])} | {fmt(r.get('proxy_cpu_s'), 2)} | {fmt(r['proxy_cpu_s_per_1k'], 3)} |")
     table = "\n".join(lines)
-    rlines = ["| workload | tokentap / direct (req/s) | tokentap / mitmdump (req/s) | tokentap added p50 ms |", "|---|---:|---:|---:|"]
+    rlines = ["| workload | tokentap / no-record ceiling (req/s) | no-record / direct (req/s) | tokentap / direct (req/s) | tokentap / mitmdump (req/s) | tokentap added p50 ms |",
+              "|---|---:|---:|---:|---:|---:|"]
     for w, v in ratios.items():
         if w.startswith("d_"):
             continue  # one request: see MiB/s and RSS instead
-        rlines.append(f"| {w} | {fmt(v['tokentap_over_direct_rps'], 3)} | {fmt(v['tokentap_over_mitmdump_rps'], 3)} | {fmt(v['tokentap_added_p50_ms'], 2)} |")
+        rlines.append(f"| {w} | {fmt(v['tokentap_over_norecord_rps'], 3)} | {fmt(v['norecord_over_direct_rps'], 3)} | "
+                      f"{fmt(v['tokentap_over_direct_rps'], 3)} | {fmt(v['tokentap_over_mitmdump_rps'], 3)} | {fmt(v['tokentap_added_p50_ms'], 2)} |")
     rtable = "\n".join(rlines)
     elines = ["| figure | value |", "|---|---:|"] + [f"| {k} | {fmt(v)} |" for k, v in e.items()]
     etable = "\n".join(elines)
-    ttable = "\n".join(["| target (issue 10) | measured | met |", "|---|---|:---:|"] + [
-        f"| {name} | {measured} | {'n/a' if ok is None else ('yes' if ok else '**no**')} |" for name, measured, ok in targets(ratios, by, e)])
+    def met(ok):
+        return 'n/a' if ok is None else ('yes' if ok else '**no**')
+    ttable = "\n".join(["| target (issue 25) | measured | met |", "|---|---|:---:|"] + [
+        f"| {name} | {measured} | {met(ok)} |" for name, measured, ok in targets_25(ratios, by, e)])
+    ttable10 = "\n".join(["| target (issue 10) | measured | met |", "|---|---|:---:|"] + [
+        f"| {name} | {measured} | {met(ok)} |" for name, measured, ok in targets(ratios, by, e)])
 
     print(table)
     print()
@@ -119,6 +167,8 @@ def main():
     print(etable)
     print()
     print(ttable)
+    print()
+    print(ttable10)
 
     with open(md_path, "w") as f:
         f.write(f"""# tokentap benchmarks
@@ -133,7 +183,10 @@ figures are taken). Numbers from one run on a shared machine: compare the ratios
 - mitmdump: {mitm_version} (`--mode regular`, writing a flow file with `-w`, default options: it
   buffers whole bodies, as `stream_large_bodies` is unset)
 - tokentap: `{binary}`{" — **DEBUG build: not representative of release performance**" if "/debug/" in binary else " (release build)"}, recording on (SQLite), default `--max-body` (1 MiB)
+- tokentap_norecord: the same binary with `TOKENTAP_BENCH_NO_RECORD=1` (bench only): it relays and records
+  nothing — the ceiling of the relay itself, measured in the same run
 - Throughput runs: {duration} s each
+- Load average (1, 5, 15 min, `uptime`): {load}
 
 ## Results
 
@@ -150,7 +203,14 @@ figures are taken). Numbers from one run on a shared machine: compare the ratios
 ## Targets
 
 {ttable}
-""")
+
+Earlier targets (issue 10), against direct and mitmdump:
+
+{ttable10}
+
+{NOTES_MARKER}
+
+{notes}""")
 
 
 if __name__ == "__main__":

@@ -27,8 +27,10 @@ struct Val: Hashable {
             display = escaped(text) + " (replaced before tokentap saw it)"
             unknown = true
         } else {
+            // One fingerprint and one shape scan: `redactor.placeholder(role:value:)` spelled out.
             fp = redactor.fingerprint(text); length = text.count; flags = shapeFlags(of: text); raw = text
-            display = redactor.placeholder(role: role, value: text)
+            display = Placeholder(role: Placeholder.sanitizedRole(role), fingerprint: fp,
+                                  length: text.unicodeScalars.count, flags: flags).text
         }
     }
 }
@@ -261,18 +263,38 @@ func isBrowserOwnRequest(method: String, path: String) -> Bool {
 /// key. Raw values are never kept here (they live only as long as the exchange being judged).
 /// Bounded (cleared past 50,000 entries); locked, so a `FlowIndex` copy may be used from another
 /// thread.
+///
+/// Raw values (the exchange being judged) are memoised too, by role and text, because the rules
+/// ask for the same few (`code`, `client_secret`, `client_id`) many times per judgement and each
+/// costs an HMAC: that memo is emptied after every judgement (``forgetRawValues()``) and holds at
+/// most 256 values meanwhile, so a raw value still lives only as long as its judgement.
 final class ValCache: Sendable {
-    private let placeholders = Mutex<[String: Val]>([:])
+    private struct Memo {
+        var placeholders: [String: Val] = [:]
+        var raw: [String: Val] = [:]
+    }
+    private let memo = Mutex(Memo())
 
     func value(_ text: String, role: String, redactor: Redactor) -> Val {
-        if let cached = placeholders.withLock({ $0[text] }) { return cached }
+        let rawKey = role + "\u{0}" + text
+        if let cached = memo.withLock({ $0.placeholders[text] ?? $0.raw[rawKey] }) { return cached }
         let v = Val(text, role: role, redactor: redactor)
-        guard v.raw == nil, !v.unknown else { return v }
-        placeholders.withLock { placeholders in
-            if placeholders.count >= 50_000 { placeholders.removeAll(keepingCapacity: true) }
-            placeholders[text] = v
+        if v.unknown { return v }
+        memo.withLock { memo in
+            if v.raw != nil {
+                if memo.raw.count >= 256 { memo.raw.removeAll(keepingCapacity: true) }
+                memo.raw[rawKey] = v
+            } else {
+                if memo.placeholders.count >= 50_000 { memo.placeholders.removeAll(keepingCapacity: true) }
+                memo.placeholders[text] = v
+            }
         }
         return v
+    }
+
+    /// Drops the memoised raw values (called at the end of each judgement).
+    func forgetRawValues() {
+        memo.withLock { $0.raw.removeAll(keepingCapacity: true) }
     }
 }
 
@@ -320,6 +342,9 @@ struct FlowIndex: Sendable {
     static let testClockAdvancePath = "/__sandbox/advance"
 
     func val(_ s: String, _ role: String) -> Val { cache.value(s, role: role, redactor: redactor) }
+
+    /// Forgets the raw values memoised while judging (see ``ValCache``).
+    func forgetRawValues() { cache.forgetRawValues() }
 
     /// A code issuance: the exchange that delivered it and the code.
     struct Issue { let obs: Observation; let code: Val }

@@ -60,6 +60,7 @@ public struct FlowHistory: Sendable {
         let observation = index.observe(current, profiles: diagnoser.profiles)
         index.observations.append(observation)
         let findings = Self.judgeLast(index)
+        index.forgetRawValues()
         index.observations.removeLast()
         index.restoreClockShift(shift)
         return Judgement(findings: findings, isFlowStep: Self.isFlowStep(observation))
@@ -70,6 +71,7 @@ public struct FlowHistory: Sendable {
     @discardableResult
     public mutating func append(_ exchange: Exchange) -> Entry? {
         let observation = index.observe(exchange, profiles: diagnoser.profiles)
+        index.forgetRawValues()
         guard Self.isFlowStep(observation) else { return nil }
         index.observations.append(observation)
         let sequence = nextSequence

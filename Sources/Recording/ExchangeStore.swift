@@ -381,6 +381,8 @@ public final class ExchangeStore: Sendable {
         let ids: [Int64] = try await pool.write { db in
             var ids: [Int64] = []
             ids.reserveCapacity(rows.count)
+            // One cached INSERT with arguments by position: no per-row container or SQL building.
+            let insert = try db.cachedStatement(sql: ExchangeRow.insertSQL)
             for var row in rows {
                 if let key = row.websocketKey,
                    let existing = try Int64.fetchOne(db, sql: "SELECT id FROM exchange WHERE websocket_key = ?", arguments: [key]) {
@@ -389,8 +391,13 @@ public final class ExchangeStore: Sendable {
                     ids.append(existing)
                     continue
                 }
-                try row.insert(db)
-                ids.append(row.id ?? db.lastInsertedRowID)
+                if let id = row.id {
+                    try row.insert(db)  // an id given by the caller (rare): GRDB's record insert
+                    ids.append(id)
+                    continue
+                }
+                try insert.execute(arguments: StatementArguments(row.values.map(\.1)))
+                ids.append(db.lastInsertedRowID)
             }
             return ids
         }
@@ -561,6 +568,38 @@ private let rowEncoder: JSONEncoder = {
     return e
 }()
 
+/// The JSON text of a header list, `[{"name":…,"value":…},…]`, as `rowEncoder` writes it: each
+/// field is encoded by `rowEncoder` once and remembered (the same few dozen fields, `Host`,
+/// `Content-Type`, `Server`, come back in almost every exchange, and encoding them was the largest
+/// single cost of storing a row), then the array is those objects between `[` and `]`, separated by
+/// `,`: the array JSONEncoder writes for them (same objects, same order; JSONEncoder itself does not
+/// fix the order of the keys inside an object, and readers decode it). Bounded: emptied past 4,096 fields.
+final class HeaderJSONMemo: @unchecked Sendable {
+    private let lock = NSLock()
+    private var fields: [HeaderField: String] = [:]
+
+    func json(_ headers: [HeaderField]) throws -> String {
+        if headers.isEmpty { return "[]" }
+        var out = "["
+        for (i, field) in headers.enumerated() {
+            if i > 0 { out += "," }
+            if let known = lock.withLock({ fields[field] }) {
+                out += known
+                continue
+            }
+            let text = String(decoding: try rowEncoder.encode(field), as: UTF8.self)
+            lock.withLock {
+                if fields.count >= 4_096 { fields.removeAll(keepingCapacity: true) }
+                fields[field] = text
+            }
+            out += text
+        }
+        return out + "]"
+    }
+}
+
+private let headerJSON = HeaderJSONMemo()
+
 /// The `exchange` table's row. Headers and findings are JSON text; bodies are BLOBs.
 struct ExchangeRow: MutablePersistableRecord, TableRecord, Sendable {
     static let databaseTableName = "exchange"
@@ -589,7 +628,7 @@ struct ExchangeRow: MutablePersistableRecord, TableRecord, Sendable {
             "method": e.method,
             "target": e.target,
             "request_http_version": e.request.httpVersion,
-            "request_headers": String(decoding: try rowEncoder.encode(e.request.headers), as: UTF8.self),
+            "request_headers": try headerJSON.json(e.request.headers),
             "request_body": e.request.body,
             "request_truncated": e.request.truncated,
             "request_wire_size": e.request.wireSize,
@@ -597,7 +636,7 @@ struct ExchangeRow: MutablePersistableRecord, TableRecord, Sendable {
             "status": e.status,
             "reason": e.reason,
             "response_http_version": e.response.httpVersion,
-            "response_headers": String(decoding: try rowEncoder.encode(e.response.headers), as: UTF8.self),
+            "response_headers": try headerJSON.json(e.response.headers),
             "response_body": e.response.body,
             "response_truncated": e.response.truncated,
             "response_wire_size": e.response.wireSize,
@@ -613,6 +652,15 @@ struct ExchangeRow: MutablePersistableRecord, TableRecord, Sendable {
         websocketKey = e.websocket?.key
         values = columns.map { ($0.key, $0.value?.databaseValue ?? .null) }
     }
+
+    /// The column names of `values`, in their order (the same for every row).
+    static let columnNames: [String] = {
+        // The keys of `init`'s list, taken from any row (an empty exchange always encodes).
+        try! ExchangeRow(Exchange(session: "", started: Date(timeIntervalSince1970: 0), host: "")).values.map(\.0)
+    }()
+
+    /// `INSERT INTO exchange (columns of values) VALUES (?, …)`.
+    static let insertSQL = "INSERT INTO exchange (\(columnNames.joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: columnNames.count).joined(separator: ", ")))"
 
     func encode(to container: inout PersistenceContainer) throws {
         container["id"] = id
@@ -724,19 +772,21 @@ public func parseISO8601(_ text: String) -> Date? {
     return dateOnly.date(from: text)
 }
 
-private let utcCalendar: Calendar = {
-    var calendar = Calendar(identifier: .gregorian)
-    calendar.timeZone = TimeZone(identifier: "UTC")!
-    return calendar
-}()
-
-/// `2026-11-29T12:00:00.123456Z`: ISO 8601, UTC, always six fractional digits.
+/// `2026-11-29T12:00:00.123456Z`: ISO 8601, UTC, always six fractional digits. The calendar fields
+/// come from the C library's `gmtime_r` (this runs for every live line and listed row; Foundation's
+/// `Calendar` and `String(format:)` cost several times more).
 public func iso8601Microseconds(_ date: Date) -> String {
     let us = date.microsecondsSince1970
     var (seconds, fraction) = us.quotientAndRemainder(dividingBy: 1_000_000)
     if fraction < 0 { seconds -= 1; fraction += 1_000_000 }
-    let c = utcCalendar.dateComponents([.year, .month, .day, .hour, .minute, .second],
-                                    from: Date(timeIntervalSince1970: Double(seconds)))
-    return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", c.year ?? 0, c.month ?? 0, c.day ?? 0,
-                  c.hour ?? 0, c.minute ?? 0, c.second ?? 0, Int(fraction))
+    var t = time_t(seconds)
+    var c = tm()
+    guard gmtime_r(&t, &c) != nil else { return "0000-00-00T00:00:00.000000Z" }
+    func padded(_ n: Int, _ width: Int) -> String {
+        let digits = String(n)
+        return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
+    }
+    return padded(Int(c.tm_year) + 1900, 4) + "-" + padded(Int(c.tm_mon) + 1, 2) + "-" + padded(Int(c.tm_mday), 2)
+        + "T" + padded(Int(c.tm_hour), 2) + ":" + padded(Int(c.tm_min), 2) + ":" + padded(Int(c.tm_sec), 2)
+        + "." + padded(Int(fraction), 6) + "Z"
 }

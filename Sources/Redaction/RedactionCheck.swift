@@ -79,16 +79,19 @@ extension Redactor {
         }
         func check(_ bytes: inout [UInt8], _ field: String) -> Bool {
             var changed = false
+            // A raw value may also be spelled inside a placeholder (the password `password` in
+            // `redacted.password.…`): that is no leak, and replacing it would break the placeholder.
+            // The placeholders' spans are found when a needle first hits, again after an edit.
+            var kept: [Range<Int>]?
             for n in needles {
                 var from = 0
                 var found = false
                 var edits: [(Range<Int>, [UInt8])] = []
-                // A raw value may also be spelled inside a placeholder (the password `password` in
-                // `redacted.password.…`): that is no leak, and replacing it would break the placeholder.
-                let kept = ByteScan.find(Self.placeholderPrefix, in: bytes, from: 0) == nil ? [] : Self.placeholderSpans(bytes)
                 while let at = ByteScan.find(n.form, in: bytes, from: from) {
                     let hit = at..<(at + n.form.count)
-                    if let span = kept.first(where: { $0.overlaps(hit) }) {
+                    let spans = kept ?? (ByteScan.find(Self.placeholderPrefix, in: bytes, from: 0) == nil ? [] : Self.placeholderSpans(bytes))
+                    kept = spans
+                    if let span = spans.first(where: { $0.overlaps(hit) }) {
                         from = max(at + 1, span.upperBound)
                         continue
                     }
@@ -104,6 +107,7 @@ extension Redactor {
                 }
                 if found {
                     bytes = ByteScan.apply(edits, to: bytes)
+                    kept = nil
                     changed = true
                     let hit = RedactionFallback(role: n.role, field: field)
                     if !hits.contains(hit) { hits.append(hit) }

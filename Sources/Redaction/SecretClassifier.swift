@@ -39,6 +39,19 @@ public enum SecretClassifier {
     /// `X-Webhook-Secret` → `x_webhook_secret`), with the RFC names kept as they are spelled in
     /// RFC 6749/7636 when a name glues their words (`ACCESSTOKEN` → `access_token`).
     public static func role(forName name: String) -> String? {
+        // Pure in `name`, and asked for every header, parameter and JSON key of every exchange,
+        // mostly the same few dozen names: answered from a memo after the first time.
+        if let known = roleMemo.value(name) { return known }
+        let role = computeRole(forName: name)
+        roleMemo.store(role, for: name)
+        return role
+    }
+
+    /// Memos of the two pure name judgements (bounded: emptied past 4,096 names).
+    private static let roleMemo = NameMemo<String?>()
+    private static let secretHeaderMemo = NameMemo<Bool>()
+
+    private static func computeRole(forName name: String) -> String? {
         let spelled = words(name)
         let joined = spelled.joined(separator: "_")
         // Words are judged without a trailing counter (`new_password1`, `token2`, `api_key_2`:
@@ -98,6 +111,13 @@ public enum SecretClassifier {
     /// `Proxy-Authenticate`, `X-OAuth-Scopes`, `X-Accepted-OAuth-Scopes`, `Authentication-Info`);
     /// any other name that `role(forName:)` calls a secret (`X-Otp`, `X-Passwd`) is one too.
     public static func isSecretHeader(_ name: String) -> Bool {
+        if let known = secretHeaderMemo.value(name) { return known }
+        let secret = computeIsSecretHeader(name)
+        secretHeaderMemo.store(secret, for: name)
+        return secret
+    }
+
+    private static func computeIsSecretHeader(_ name: String) -> Bool {
         // Header names are ASCII tokens (RFC 9110 §5.1): compare bytes (this runs for every header).
         let n = Array(name.lowercased().utf8)
         if exemptHeaders.contains(n) { return false }
@@ -216,4 +236,26 @@ public enum SecretClassifier {
         ["content-", "x-ratelimit", "ratelimit", "access-control-", "x-tokentap-"].map { Array($0.utf8) }
     private static let secretHeaderWords: [[UInt8]] =
         ["auth", "key", "token", "secret", "session", "signature", "password", "credential"].map { Array($0.utf8) }
+}
+
+/// A memo of a pure function of a name, shared by every thread (locked). Bounded: emptied when it
+/// holds `limit` names, so names an attacker makes up cannot grow it without end.
+final class NameMemo<Value: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var values: [String: Value] = [:]
+    private let limit: Int
+
+    init(limit: Int = 4_096) { self.limit = limit }
+
+    /// The stored value for `name` (`.some(nil)` is a stored nil for an optional `Value`).
+    func value(_ name: String) -> Value? {
+        lock.withLock { values[name] }
+    }
+
+    func store(_ value: Value, for name: String) {
+        lock.withLock {
+            if values.count >= limit { values.removeAll(keepingCapacity: true) }
+            values[name] = value
+        }
+    }
 }

@@ -198,7 +198,8 @@ final class RunningProxy: Sendable {
         let server: ProxyServer
         let bound: SocketAddress
         do {
-            server = try ProxyServer(configuration: config, authority: authority, sink: pipeline, logger: logger, group: group)
+            server = try ProxyServer(configuration: config, authority: authority, sink: BenchSwitch.recordingOff ? nil : pipeline,
+                                     logger: logger, group: group)
             bound = try await server.start()
         } catch let error as IOError {
             try? await group.shutdownGracefully()
@@ -240,7 +241,11 @@ final class RunningProxy: Sendable {
             for p in profiles where p.origin != "built-in" || !p.overrides.isEmpty {
                 print("profile: \(p.name) from \(p.origin == "built-in" ? Set(p.overrides.values).sorted().joined(separator: ", ") + " (over the built-in one)" : p.origin)")
             }
-            print("recording to \(home.database.path)")
+            if BenchSwitch.recordingOff {
+                print("recording OFF (\(BenchSwitch.noRecordVariable)=1, bench only): exchanges are relayed, not stored")
+            } else {
+                print("recording to \(home.database.path)")
+            }
             print("session: \(config.session)")
             print("listening on \(address)")
         }
@@ -323,4 +328,16 @@ struct ProxyStateFile: Sendable {
         guard let current = read(), current.pid == status.pid, current.address == status.address else { return }
         try? FileManager.default.removeItem(at: url)
     }
+}
+
+/// Bench-only switches, read from the environment and never offered by the CLI (bench/README.md).
+enum BenchSwitch {
+    /// `TOKENTAP_BENCH_NO_RECORD=1`: the proxy relays without recording (no sink: nothing is
+    /// decoded, diagnosed, redacted or stored, and there is no back-pressure), so `bench/run` can
+    /// measure the relay's own ceiling in the same run as the recording proxy (issue 25). Any other
+    /// value, or none, records as usual.
+    static let noRecordVariable = "TOKENTAP_BENCH_NO_RECORD"
+
+    /// Whether `TOKENTAP_BENCH_NO_RECORD` is `1` in this process's environment.
+    static var recordingOff: Bool { ProcessInfo.processInfo.environment[noRecordVariable] == "1" }
 }

@@ -237,6 +237,16 @@ func proxyAnswered(_ e: Exchange, status: Int, error: String, kind: ErrorKind = 
         #expect(!RedactedElsewhere.isMarker("redacted.code.3f2a9c1b0d4e.43"))
         #expect(!RedactedElsewhere.isMarker("hidden-gem-app-0123"))
         #expect(!RedactedElsewhere.isMarker("st4te"))
+        // Issue 25's fast answer (a digit or `.`, nothing percent-encoded) changes no verdict:
+        // percent-encoded markers still decode first, digits and dots still make no marker.
+        #expect(RedactedElsewhere.isMarker("%5Bredacted%5D"))
+        #expect(RedactedElsewhere.isMarker("  ***  "))
+        #expect(RedactedElsewhere.isMarker("<Hidden>"))
+        #expect(RedactedElsewhere.isMarker("••••"))
+        #expect(!RedactedElsewhere.isMarker("[redacted 2]"))
+        #expect(!RedactedElsewhere.isMarker("redacted."))
+        #expect(!RedactedElsewhere.isMarker("%5Bredacted%202%5D"))
+        #expect(!RedactedElsewhere.isMarker("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig"))
         // The redactor keeps them as they are: they hide nothing.
         #expect(Scenario.redactor.redactForm("code=REDACTED&client_secret=***") == "code=REDACTED&client_secret=***")
     }

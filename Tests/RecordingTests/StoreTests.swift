@@ -214,6 +214,51 @@ struct StoreTests {
         #expect(parsed == [["name": "B", "value": "2"], ["name": "a", "value": "1"]])
     }
 
+    /// Issue 25: header fields are encoded once each and remembered; the column must still be the
+    /// JSON array JSONEncoder writes for the whole list (same objects, same order; JSONEncoder itself
+    /// does not fix the order of keys inside an object), the first time and from the memo.
+    @Test func memoisedHeaderJSONIsJSONEncodersArray() async throws {
+        let home = try TempHome()
+        defer { home.cleanup() }
+        let store = try ExchangeStore(path: home.database)
+        let headers = [HeaderField(name: "Host", value: "api.miro.com"), HeaderField(name: "X-Path", value: "/a/b \"q\" \\ é \u{1}"),
+                       HeaderField(name: "Host", value: "api.miro.com"), HeaderField(name: "Empty", value: "")]
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        func objects(_ text: String?) throws -> [[String: String]]? {
+            try JSONSerialization.jsonObject(with: Data(try #require(text).utf8)) as? [[String: String]]
+        }
+        let expected = try objects(String(decoding: try encoder.encode(headers), as: UTF8.self))
+        let expectedReversed = try objects(String(decoding: try encoder.encode(Array(headers.reversed())), as: UTF8.self))
+        #expect(expected?.count == 4)
+        for round in 0..<3 {  // the first insert fills the memo, the later ones read it
+            try await store.insert([sample(requestHeaders: headers, responseHeaders: Array(headers.reversed()))])
+            let request = try await store.pool.read { db in
+                try String.fetchOne(db, sql: "SELECT request_headers FROM exchange ORDER BY id DESC LIMIT 1")
+            }
+            let response = try await store.pool.read { db in
+                try String.fetchOne(db, sql: "SELECT response_headers FROM exchange ORDER BY id DESC LIMIT 1")
+            }
+            #expect(try objects(request) == expected, "round \(round)")
+            #expect(try objects(response) == expectedReversed, "round \(round)")
+            #expect(request?.hasPrefix("[{") == true && request?.hasSuffix("}]") == true)
+        }
+        let empty = sample(requestHeaders: [])
+        let stored = try await store.insert([empty])
+        #expect(try store.exchange(id: try #require(stored.first?.id))?.request.headers == [])
+        #expect(try store.exchanges(ExchangeQuery()).dropLast().allSatisfy { $0.request.headers == headers })
+    }
+
+    @Test func iso8601MicrosecondsIsUTCWithSixDigits() {
+        #expect(iso8601Microseconds(Date(microsecondsSince1970: 0)) == "1970-01-01T00:00:00.000000Z")
+        #expect(iso8601Microseconds(Date(microsecondsSince1970: 1_796_385_600_123_456)) == "2026-12-04T12:00:00.123456Z")
+        #expect(iso8601Microseconds(Date(microsecondsSince1970: 951_825_599_999_999)) == "2000-02-29T11:59:59.999999Z")
+        #expect(iso8601Microseconds(Date(microsecondsSince1970: -1)) == "1969-12-31T23:59:59.999999Z")
+        for us: Int64 in [0, 1_796_385_600_123_456, 951_825_599_999_999] {
+            #expect(parseISO8601(iso8601Microseconds(Date(microsecondsSince1970: us)))?.microsecondsSince1970 == us)
+        }
+    }
+
     @Test func queryFilters() async throws {
         let home = try TempHome()
         defer { home.cleanup() }

@@ -92,10 +92,10 @@ final class ResponseHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.context = nil
     }
 
-    func send(_ request: PreparedRequest) {
+    func send(_ request: PreparedRequest, body: ByteBuffer?) {
         guard let context else { return }
         context.write(wrapOutboundOut(.head(request.head)), promise: nil)
-        if let body = request.body {
+        if let body {
             context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         }
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)

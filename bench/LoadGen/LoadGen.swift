@@ -47,6 +47,11 @@ struct LoadGen: ParsableCommand {
     @Option(help: "Request body (sent form-encoded, with Content-Length).")
     var body: String = ""
 
+    @Option(help: ArgumentHelp("Text in --body replaced, in every request, by a number no other request of the run "
+        + "carries (12 digits, so Content-Length stays the same): e.g. a distinct authorization code per request.",
+        valueName: "placeholder"))
+    var sequence: String?
+
     @Flag(help: "A new TCP connection (and CONNECT, and TLS handshake) per request.")
     var newConn = false
 
@@ -59,6 +64,11 @@ struct LoadGen: ParsableCommand {
         guard duration > 0 || requests > 0 else { throw ValidationError("give --duration S or --requests N") }
         guard duration >= 0, requests >= 0 else { throw ValidationError("--duration and --requests cannot be negative") }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+        if let sequence {
+            guard !sequence.isEmpty, body.contains(sequence) else {
+                throw ValidationError("--sequence '\(sequence)' does not occur in --body")
+            }
+        }
         _ = try HostPort(parsing: connect, option: "--connect")
         if let proxyTarget { _ = try HostPort(parsing: proxyTarget, option: "--proxy-target") }
     }
@@ -102,10 +112,19 @@ struct LoadGen: ParsableCommand {
             headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
             headers.add(name: "Content-Length", value: String(bodyBytes.readableBytes))
         }
+        // With --sequence: the body around the (first) placeholder, the number goes in between.
+        let template = sequence.flatMap { body.firstRange(of: $0) }.map {
+            (prefix: String(body[..<$0.lowerBound]), suffix: String(body[$0.upperBound...]))
+        }
+        if template != nil {
+            headers.replaceOrAdd(name: "Content-Length",
+                                 value: String(bodyBytes.readableBytes - sequence!.utf8.count + PreparedRequest.sequenceDigits))
+        }
         let prepared = (path.isEmpty ? ["/"] : path).map { uri in
             PreparedRequest(
                 head: HTTPRequestHead(version: .http1_1, method: httpMethod, uri: uri, headers: headers),
-                body: bodyBytes.readableBytes > 0 ? bodyBytes : nil
+                body: bodyBytes.readableBytes > 0 ? bodyBytes : nil,
+                template: template
             )
         }
         return Config(
@@ -114,6 +133,8 @@ struct LoadGen: ParsableCommand {
             sslContext: sslContext,
             serverName: sni,
             requests: prepared,
+            connections: connections,
+            runSalt: Int.random(in: 0..<10_000),
             newConnectionPerRequest: newConn,
             timeout: .nanoseconds(Int64(timeout * 1e9)),
             maxErrorsPerConnection: max(10, 2000 / connections)
@@ -137,9 +158,22 @@ struct HostPort {
 }
 
 /// One request, built once: the encoder serialises the head, the body buffer is shared (no copy).
+/// With a `template` (`--sequence`), the body is built per request around a distinct number.
 struct PreparedRequest: Sendable {
+    /// Width of the number that replaces `--sequence`'s placeholder.
+    static let sequenceDigits = 12
+
     let head: HTTPRequestHead
     let body: ByteBuffer?
+    var template: (prefix: String, suffix: String)? = nil
+
+    /// The body of request number `sequence` (zero-padded to `sequenceDigits` digits in the template).
+    func body(sequence: Int) -> ByteBuffer? {
+        guard let template else { return body }
+        let digits = String(sequence)
+        let number = String(repeating: "0", count: max(0, Self.sequenceDigits - digits.count)) + digits
+        return ByteBuffer(string: template.prefix + number + template.suffix)
+    }
 }
 
 struct Config: Sendable {
@@ -148,6 +182,10 @@ struct Config: Sendable {
     let sslContext: NIOSSLContext
     let serverName: String
     let requests: [PreparedRequest]
+    /// Connection slots, and a random number for this run: request numbers are
+    /// `runSalt * 10^8 + slot + connections * i`, distinct within the run and unlikely to repeat across runs.
+    let connections: Int
+    let runSalt: Int
     let newConnectionPerRequest: Bool
     let timeout: TimeAmount
     let maxErrorsPerConnection: Int

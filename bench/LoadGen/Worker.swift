@@ -42,6 +42,8 @@ final class Worker {
     private var errors = 0
     private var bytes = 0
     private var nextPath: Int
+    private let slot: Int
+    private var sent = 0    // requests sent on this slot (for --sequence numbers)
 
     /// Bumped whenever the current connection is given up, so late events from an old channel
     /// (its close, a connect that finished after a timeout) are ignored.
@@ -62,6 +64,7 @@ final class Worker {
         self.reporter = reporter
         self.promise = eventLoop.makePromise(of: WorkerResult.self)
         self.nextPath = pathOffset
+        self.slot = pathOffset
         self.latencies.reserveCapacity(quota.map { min($0, 1 << 20) } ?? (1 << 14))
     }
 
@@ -81,8 +84,7 @@ final class Worker {
         started = now
         inFlight = true
         if let handler {
-            handler.send(config.requests[nextPath % config.requests.count])
-            nextPath &+= 1
+            sendNext(handler)
         } else {
             open()
         }
@@ -167,8 +169,15 @@ final class Worker {
         let handler = ResponseHandler(worker: self, generation: generation)
         try sync.addHandler(handler)
         self.handler = handler
-        handler.send(config.requests[nextPath % config.requests.count])
+        sendNext(handler)
+    }
+
+    /// Sends the next request of the cycle, numbered for `--sequence`.
+    private func sendNext(_ handler: ResponseHandler) {
+        let request = config.requests[nextPath % config.requests.count]
         nextPath &+= 1
+        handler.send(request, body: request.body(sequence: config.runSalt * 100_000_000 + slot + config.connections * sent))
+        sent += 1
     }
 
     // MARK: events from the handlers

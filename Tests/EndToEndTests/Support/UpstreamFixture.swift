@@ -19,12 +19,12 @@ final class UpstreamFixture {
 
     /// Starts `tokentap proxy` on a `:0` port in the fixture's home.
     func startProxy(session: String = "e2e", _ extra: [String] = [], mapTo port: Int? = nil,
-                    trustUpstream: Bool = true) throws -> ServerProcess {
+                    trustUpstream: Bool = true, environment: [String: String]? = nil) throws -> ServerProcess {
         let target = "127.0.0.1:\(port ?? upstream.port)"
         var args = ["proxy", "--home", home, "--listen", "127.0.0.1:0", "--session", session,
                     "--map-remote", "api.miro.com=\(target)", "--map-remote", "miro.com=\(target)"]
         if trustUpstream { args += ["--upstream-ca", upstream.caFile.path] }
-        return try ServerProcess(args + extra)
+        return try ServerProcess(args + extra, environment: environment)
     }
 
     /// curl through `proxy`, trusting tokentap's CA; the body is stdout.
