@@ -120,6 +120,13 @@ def main():
     print()
     print(ttable)
 
+    # bench/load's section (issue 26) is the end of the file: kept as it is.
+    kept = ""
+    if os.path.exists(md_path):
+        old = open(md_path, encoding="utf-8").read()
+        marker = "\n## bench/load:"
+        if marker in old:
+            kept = "\n" + marker.lstrip("\n") + old.split(marker, 1)[1]
     with open(md_path, "w") as f:
         f.write(f"""# tokentap benchmarks
 
@@ -151,6 +158,8 @@ figures are taken). Numbers from one run on a shared machine: compare the ratios
 
 {ttable}
 """)
+        if kept:
+            f.write("\n" + kept.lstrip("\n"))
 
 
 if __name__ == "__main__":

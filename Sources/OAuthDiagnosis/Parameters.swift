@@ -45,7 +45,10 @@ public struct AuthorizationHeader: Sendable, Hashable {
     var isBasic: Bool { scheme?.lowercased() == "basic" }
     var isBearer: Bool { scheme?.lowercased() == "bearer" }
 
-    init(raw: String) {
+    /// Parses an `Authorization` header value as recorded (any text: a value that is not
+    /// `SCHEME credentials` has no scheme; Basic credentials are base64-decoded and split at the
+    /// first `:`, RFC 7617 §2). Never fails: what is wrong with the value is listed in `problems`.
+    public init(raw: String) {
         self.raw = raw
         problems = []
         let trimmedLead = raw.drop(while: { $0 == " " || $0 == "\t" })
