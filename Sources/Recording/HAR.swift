@@ -283,6 +283,14 @@ public enum HAR {
             return n.doubleValue
         }
 
+        /// A whole number (a size, an id): `number`, and a `FormatError` when it is not finite or
+        /// beyond ±2^53 (what a JSON number holds exactly), instead of trapping in `Int(_:)`.
+        func integer(_ parent: [String: Any], _ key: String, path: String) throws -> Int? {
+            guard let n = try number(parent, key, path: path) else { return nil }
+            guard n.isFinite, abs(n) <= 9_007_199_254_740_992 else { throw fail(path, "not a whole number in range: \(n)") }
+            return Int(n)
+        }
+
         func headers(_ parent: [String: Any], path: String) throws -> [HeaderField] {
             guard let value = parent["headers"], !(value is NSNull) else { return [] }
             guard let list = value as? [Any] else { throw fail(path, "expected an array") }
@@ -382,7 +390,7 @@ public enum HAR {
                     requestBody = Data(pairs.joined(separator: "&").utf8)
                 }
             }
-            let requestBodySize = try number(request, "bodySize", path: "request.bodySize").map { Int($0) }.flatMap { $0 >= 0 ? $0 : nil }
+            let requestBodySize = try integer(request, "bodySize", path: "request.bodySize").flatMap { $0 >= 0 ? $0 : nil }
 
             // Response
             let response = try object(entry, "response", path: "response")
@@ -398,11 +406,11 @@ public enum HAR {
             if let c = response["content"], !(c is NSNull) {
                 guard let content = c as? [String: Any] else { throw fail("response.content", "expected an object") }
                 if let data = try body(content, path: "response.content") { responseBody = data }
-                let size = try number(content, "size", path: "response.content.size").map { Int($0) } ?? 0
+                let size = try integer(content, "size", path: "response.content.size") ?? 0
                 // DevTools leave `text` out of large or unavailable bodies.
                 if content["text"] == nil && size > 0 { truncated = true }
             }
-            let responseBodySize = try number(response, "bodySize", path: "response.bodySize").map { Int($0) }.flatMap { $0 >= 0 ? $0 : nil }
+            let responseBodySize = try integer(response, "bodySize", path: "response.bodySize").flatMap { $0 >= 0 ? $0 : nil }
 
             // Timings
             var timings = Timings(total: max(0, total))
@@ -431,7 +439,7 @@ public enum HAR {
                     guard let parsed = ExchangeKind(rawValue: k) else { throw fail("_tokentap.kind", "unknown kind '\(k)'") }
                     kind = parsed
                 }
-                originalID = try number(ext, "id", path: "_tokentap.id").map { Int64($0) }
+                originalID = try integer(ext, "id", path: "_tokentap.id").map { Int64($0) }
                 error = try string(ext, "error", path: "_tokentap.error", required: false)
                 if let list = ext["findings"], !(list is NSNull) {
                     guard let list = list as? [Any] else { throw fail("_tokentap.findings", "expected an array") }
@@ -471,7 +479,7 @@ public enum HAR {
                 }
             }
             return Finding(rule: rule, severity: severity, confidence: confidence,
-                           exchange: try number(o, "exchange", path: "\(path).exchange").map { Int64($0) } ?? 0,
+                           exchange: try integer(o, "exchange", path: "\(path).exchange").map { Int64($0) } ?? 0,
                            title: try string(o, "title", path: "\(path).title", required: false) ?? rule,
                            evidence: evidence,
                            fix: try string(o, "fix", path: "\(path).fix", required: false) ?? "",
