@@ -7,6 +7,10 @@ let package = Package(
     products: [
         .executable(name: "tokentap", targets: ["tokentap"]),
         .executable(name: "tokentap-loadgen", targets: ["tokentap-loadgen"]),
+        // For fuzz/ (issue 26): the parsers that read outside data, as libraries.
+        .library(name: "Redaction", targets: ["Redaction"]),
+        .library(name: "Recording", targets: ["Recording"]),
+        .library(name: "OAuthDiagnosis", targets: ["OAuthDiagnosis"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),

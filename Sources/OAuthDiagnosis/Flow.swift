@@ -59,6 +59,13 @@ struct TokenResponse: Sendable {
     /// Provider error fields in their order: (name, value).
     var errorFields: [(String, String)]
     var success: Bool { (status.map { (200..<300).contains($0) } ?? false) && errorFields.isEmpty && accessToken != nil }
+
+    /// A lifetime in seconds as the response states it (`3599`, `"3599"`); nil unless finite and
+    /// within ±10^12 s: the value is the upstream's, and `nan` or `1e300` must not reach `Int(_:)`.
+    static func seconds(_ text: String?) -> Double? {
+        guard let value = text.flatMap(Double.init), value.isFinite, abs(value) <= 1e12 else { return nil }
+        return value
+    }
     var failed: Bool {
         guard let s = status else { return false }
         return s >= 400 || !errorFields.isEmpty
@@ -86,8 +93,8 @@ struct TokenResponse: Sendable {
         }
         accessToken = dict["access_token"]
         refreshToken = dict["refresh_token"]
-        expiresIn = dict["expires_in"].flatMap(Double.init)
-        refreshExpiresIn = dict["refresh_token_expires_in"].flatMap(Double.init)
+        expiresIn = Self.seconds(dict["expires_in"])
+        refreshExpiresIn = Self.seconds(dict["refresh_token_expires_in"])
         scope = dict["scope"]
         for envelope in envelopes {
             if let fields = envelope.errorFields(dict) { errorFields = fields; break }

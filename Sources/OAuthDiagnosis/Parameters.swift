@@ -45,7 +45,10 @@ public struct AuthorizationHeader: Sendable, Hashable {
     var isBasic: Bool { scheme?.lowercased() == "basic" }
     var isBearer: Bool { scheme?.lowercased() == "bearer" }
 
-    init(raw: String) {
+    /// Parses an `Authorization` header value as recorded (any text: a value that is not
+    /// `SCHEME credentials` has no scheme; Basic credentials are base64-decoded and split at the
+    /// first `:`, RFC 7617 §2). Never fails: what is wrong with the value is listed in `problems`.
+    public init(raw: String) {
         self.raw = raw
         problems = []
         let trimmedLead = raw.drop(while: { $0 == " " || $0 == "\t" })
@@ -253,12 +256,14 @@ func escaped(_ s: String) -> String {
     return out + "\""
 }
 
-/// Elapsed time as `50 ms`, `42s`, `11m 04s`, `1h 15m 00s`, `61d 3h`.
+/// Elapsed time as `50 ms`, `42s`, `11m 04s`, `1h 15m 00s`, `61d 3h`; beyond a million days
+/// (a JWT claim of `1e300`: attacker-controlled) `1.2e+295d`, never a trap in `Int(_:)`.
 func elapsed(_ t: TimeInterval) -> String {
     let neg = t < 0
     let a = abs(t)
     let s: String
     func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+    guard a < 86_400e6 else { return (neg ? "-" : "") + String(format: "%.2gd", a / 86_400) }
     let i = Int(a)
     if a < 1 { s = "\(Int((a * 1000).rounded())) ms" }
     else if a < 60 { s = "\(i)s" }

@@ -379,6 +379,14 @@ public enum HAR {
             throw reader.fail(at(key), "expected a number")
         }
 
+        /// A whole number (a size, an id): ``number(_:)``, and a `FormatError` when it is not
+        /// finite or beyond ±2^53 (what a JSON number holds exactly), instead of trapping in `Int(_:)`.
+        func integer(_ key: String) throws -> Int? {
+            guard let n = try number(key) else { return nil }
+            guard n.isFinite, abs(n) <= 9_007_199_254_740_992 else { throw reader.fail(at(key), "not a whole number in range: \(n)") }
+            return Int(n)
+        }
+
         /// A string, a number (as its text) or nothing (`null`, missing: empty).
         func text(_ key: String) throws -> String {
             guard has(key) else { return "" }
@@ -513,7 +521,7 @@ public enum HAR {
                     requestBody = Data(pairs.joined(separator: "&").utf8)
                 }
             }
-            let requestBodySize = try request.number("bodySize").map { Int($0) }.flatMap { $0 >= 0 ? $0 : nil }
+            let requestBodySize = try request.integer("bodySize").flatMap { $0 >= 0 ? $0 : nil }
 
             // Response
             let response = try entry.object("response")!
@@ -528,11 +536,11 @@ public enum HAR {
             var truncated = false
             if let content = try response.object("content", required: false) {
                 if let data = try body(content) { responseBody = data }
-                let size = try content.number("size").map { Int($0) } ?? 0
+                let size = try content.integer("size") ?? 0
                 // DevTools leave `text` out of large or unavailable bodies.
                 if !content.container.contains(Key("text")) && size > 0 { truncated = true }
             }
-            let responseBodySize = try response.number("bodySize").map { Int($0) }.flatMap { $0 >= 0 ? $0 : nil }
+            let responseBodySize = try response.integer("bodySize").flatMap { $0 >= 0 ? $0 : nil }
 
             // Timings
             var timings = Timings(total: max(0, total))
@@ -560,7 +568,7 @@ public enum HAR {
                     guard let parsed = ExchangeKind(rawValue: k) else { throw fail("_tokentap.kind", "unknown kind '\(k)'") }
                     kind = parsed
                 }
-                originalID = try ext.number("id").map { Int64($0) }
+                originalID = try ext.integer("id").map { Int64($0) }
                 error = try ext.string("error", required: false)
                 if let k = try ext.string("error_kind", required: false) {
                     guard let parsed = ErrorKind(rawValue: k) else { throw fail("_tokentap.error_kind", "unknown error kind '\(k)'") }
@@ -592,7 +600,7 @@ public enum HAR {
             let conf = try o.string("confidence", required: false) ?? "possible"
             guard let confidence = Confidence(rawValue: conf) else { throw fail(o.at("confidence"), "unknown confidence '\(conf)'") }
             return Finding(rule: rule, severity: severity, confidence: confidence,
-                           exchange: try o.number("exchange").map { Int64($0) } ?? 0,
+                           exchange: try o.integer("exchange").map { Int64($0) } ?? 0,
                            title: try o.string("title", required: false) ?? rule,
                            evidence: try o.strings("evidence"),
                            fix: try o.string("fix", required: false) ?? "",

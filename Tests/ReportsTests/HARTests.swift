@@ -299,3 +299,38 @@ struct HARTests {
         #expect(merged[0].evidence == ["new"])
     }
 }
+
+/// Issue 26's fuzzing regressions: HAR numbers beyond what `Int` holds used to trap in `Int(_:)`
+/// (`tokentap import` crashed); now they are a `FormatError` naming the field.
+@Suite("HAR import: hostile numbers")
+struct HARHostileNumberTests {
+    static func har(request: String = "", response: String = "", entry: String = "") -> Data {
+        Data(#"{"log":{"entries":[{"startedDateTime":"2026-11-29T12:00:00Z","time":1\#(entry),"request":{"method":"GET","url":"https://api.miro.com/v2/boards","headers":[]\#(request)},"response":{"status":200,"headers":[]\#(response)}}]}}"#.utf8)
+    }
+
+    static func failure(_ data: Data) -> HAR.FormatError? {
+        do { _ = try HAR.parse(data, session: "x"); return nil } catch let e as HAR.FormatError { return e } catch { return nil }
+    }
+
+    @Test("sizes and ids of ±1e30 or 1e300 are rejected with the field's path", arguments: [
+        (har(request: #","bodySize":1e30"#), "request.bodySize"),
+        (har(response: #","bodySize":-1e300"#), "response.bodySize"),
+        (har(response: #","content":{"size":1e300,"mimeType":"text/plain"}"#), "response.content.size"),
+        (har(entry: #","_tokentap":{"id":1e30}"#), "_tokentap.id"),
+        (har(entry: #","_tokentap":{"findings":[{"rule":"r","severity":"error","confidence":"certain","exchange":1e300,"title":"t","evidence":[],"fix":"f","reference":"x"}]}"#),
+         "_tokentap.findings[0].exchange"),
+    ])
+    func hugeNumbers(_ data: Data, _ field: String) throws {
+        let error = try #require(Self.failure(data))
+        #expect(error.field == field)
+        #expect(error.entry == 0)
+        #expect(error.problem.contains("not a whole number"))
+    }
+
+    @Test("ordinary sizes still import (-1 is HAR's unknown)")
+    func ordinarySizes() throws {
+        let entries = try HAR.parse(Self.har(request: #","bodySize":-1"#, response: #","bodySize":12,"content":{"size":12,"mimeType":"application/json","text":"{\"ok\":true}\n"}"#), session: "x")
+        #expect(entries.count == 1)
+        #expect(entries[0].exchange.response.wireSize == 12)
+    }
+}

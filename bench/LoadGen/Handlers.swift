@@ -107,7 +107,7 @@ final class ResponseHandler: ChannelInboundHandler, RemovableChannelHandler {
             status = Int(head.status.code)
             keepAlive = head.isKeepAlive
         case .body(let buffer):
-            worker.received(bodyBytes: buffer.readableBytes)
+            worker.received(buffer)
         case .end:
             worker.responseEnded(status: status, keepAlive: keepAlive, generation: generation)
         }

@@ -4,6 +4,14 @@ import NIOHTTP1
 import NIOPosix
 import NIOSSL
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 struct LoadGen: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tokentap-loadgen",
@@ -58,6 +66,12 @@ struct LoadGen: ParsableCommand {
     @Option(help: "Seconds a request may take, from its start to the end of its response.")
     var timeout: Double = 30
 
+    @Option(help: ArgumentHelp("Write one line per request to FILE (`STATUS TARGET BYTES FNV1A64` of the body, or "
+                                   + "`ERR TARGET reason`) and make every target unique by appending `c=CONNECTION&n=SEQ` "
+                                   + "to its query: bench/load compares these lines with what the proxy recorded.",
+                               valueName: "FILE"))
+    var log: String?
+
     func validate() throws {
         guard connections >= 1 else { throw ValidationError("--connections must be at least 1") }
         guard (procs ?? threads) >= 1 else { throw ValidationError("--threads must be at least 1") }
@@ -94,6 +108,12 @@ struct LoadGen: ParsableCommand {
         }
         let results = try EventLoopFuture.whenAllSucceed(futures, on: group.next()).wait()
         let wallEnd = NIODeadline.now()
+        if let log {
+            let text = results.flatMap(\.log).joined(separator: "\n") + (results.contains { !$0.log.isEmpty } ? "\n" : "")
+            guard let file = fopen(log, "w") else { throw ValidationError("cannot write --log \(log)") }
+            fputs(text, file)
+            fclose(file)
+        }
         print(Summary(results: results, start: start, wallStart: wallStart, wallEnd: wallEnd).json())
     }
 
@@ -137,7 +157,8 @@ struct LoadGen: ParsableCommand {
             runSalt: Int.random(in: 0..<10_000),
             newConnectionPerRequest: newConn,
             timeout: .nanoseconds(Int64(timeout * 1e9)),
-            maxErrorsPerConnection: max(10, 2000 / connections)
+            maxErrorsPerConnection: max(10, 2000 / connections),
+            log: log != nil
         )
     }
 }
@@ -189,4 +210,6 @@ struct Config: Sendable {
     let newConnectionPerRequest: Bool
     let timeout: TimeAmount
     let maxErrorsPerConnection: Int
+    /// `--log`: unique targets, one log line per request.
+    let log: Bool
 }

@@ -9,6 +9,8 @@ struct WorkerResult: Sendable {
     var errors: Int
     var bytes: Int
     var end: NIODeadline
+    /// `--log` lines, one per request, in order.
+    var log: [String] = []
 }
 
 enum LoadGenError: Error, CustomStringConvertible {
@@ -54,6 +56,13 @@ final class Worker {
     private var started = NIODeadline.uptimeNanoseconds(0)
     private var finished = false
     private var timer: Scheduled<Void>?
+    /// `--log`: this slot's number, its requests so far, the target in flight, the body's length
+    /// and FNV-1a 64 hash so far, and the lines.
+    private var sequence = 0
+    private var target = ""
+    private var bodyLength = 0
+    private var bodyHash: UInt64 = 0xcbf2_9ce4_8422_2325
+    private var log: [String] = []
 
     init(config: Config, eventLoop: EventLoop, quota: Int?, deadline: NIODeadline?, pathOffset: Int,
          reporter: ErrorReporter) {
@@ -172,9 +181,10 @@ final class Worker {
         sendNext(handler)
     }
 
-    /// Sends the next request of the cycle, numbered for `--sequence`.
+    /// Sends the next request of the cycle, numbered for `--sequence` (and, with `--log`, with a
+    /// target of its own).
     private func sendNext(_ handler: ResponseHandler) {
-        let request = config.requests[nextPath % config.requests.count]
+        let request = request()
         nextPath &+= 1
         handler.send(request, body: request.body(sequence: config.runSalt * 100_000_000 + slot + config.connections * sent))
         sent += 1
@@ -182,8 +192,28 @@ final class Worker {
 
     // MARK: events from the handlers
 
-    func received(bodyBytes: Int) {
-        bytes &+= bodyBytes
+    /// The request to send next; with `--log`, its target made unique (`c=SLOT&n=SEQ`).
+    private func request() -> PreparedRequest {
+        let base = config.requests[nextPath % config.requests.count]
+        guard config.log else { return base }
+        var head = base.head
+        head.uri += (head.uri.contains("?") ? "&" : "?") + "c=\(slot)&n=\(sequence)"
+        sequence += 1
+        target = head.uri
+        bodyLength = 0
+        bodyHash = 0xcbf2_9ce4_8422_2325
+        return PreparedRequest(head: head, body: base.body, template: base.template)
+    }
+
+    func received(_ body: ByteBuffer) {
+        bytes &+= body.readableBytes
+        guard config.log else { return }
+        bodyLength += body.readableBytes
+        body.withUnsafeReadableBytes { raw in
+            for byte in raw {
+                bodyHash = (bodyHash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
+            }
+        }
     }
 
     func responseEnded(status: Int, keepAlive: Bool, generation: Int) {
@@ -192,6 +222,10 @@ final class Worker {
         inFlight = false
         latencies.append(UInt64(now.uptimeNanoseconds &- started.uptimeNanoseconds))
         done += 1
+        if config.log {
+            log.append("\(status) \(target) \(bodyLength) \(String(bodyHash, radix: 16))")
+            target = ""
+        }
         if status >= 500 {
             errors += 1
             reporter.report(LoadGenError.serverError(status))
@@ -202,6 +236,10 @@ final class Worker {
 
     func failed(_ error: Error, generation: Int) {
         guard generation == self.generation, !finished else { return }
+        if config.log, !target.isEmpty {  // a request was sent and got no complete response
+            log.append("ERR \(target) \(error)")
+            target = ""
+        }
         inFlight = false
         errors += 1
         done += 1
@@ -224,7 +262,7 @@ final class Worker {
         finished = true
         timer?.cancel()
         dropConnection()
-        promise.succeed(WorkerResult(latencies: latencies, errors: errors, bytes: bytes, end: now))
+        promise.succeed(WorkerResult(latencies: latencies, errors: errors, bytes: bytes, end: now, log: log))
     }
 
     /// A request that is not done `timeout` after it started (connect, CONNECT and handshake
