@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "Redaction", targets: ["Redaction"]),
         .library(name: "Recording", targets: ["Recording"]),
         .library(name: "OAuthDiagnosis", targets: ["OAuthDiagnosis"]),
+        .library(name: "Reports", targets: ["Reports"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),

@@ -11,6 +11,7 @@ let common: [Target.Dependency] = [
     .product(name: "Redaction", package: "tokentap"),
     .product(name: "Recording", package: "tokentap"),
     .product(name: "OAuthDiagnosis", package: "tokentap"),
+    .product(name: "Reports", package: "tokentap"),
 ]
 
 let targets = ["FuzzForm", "FuzzJSON", "FuzzXML", "FuzzText", "FuzzBasic", "FuzzJWT", "FuzzURL", "FuzzHAR"]

@@ -1,6 +1,6 @@
 import FuzzCommon
 import Foundation
-import Recording
+import Reports
 import Redaction
 
 /// `tokentap import`: a HAR file (JSON) parsed, then each entry redacted and the whole session
