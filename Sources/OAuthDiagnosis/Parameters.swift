@@ -235,26 +235,9 @@ public struct RequestParameters: Sendable, Hashable {
 
 // MARK: - Display helpers (never show a raw secret)
 
-/// A non-secret value shown with its bytes escaped: `"authorization_code\r\n"`.
-func escaped(_ s: String) -> String {
-    var out = "\""
-    for u in s.unicodeScalars {
-        switch u {
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        default:
-            if u.value < 0x20 || u.value == 0x7F || (u.value >= 0x80 && u.properties.generalCategory == .format) {
-                out += String(format: "\\u{%X}", u.value)
-            } else {
-                out.unicodeScalars.append(u)
-            }
-        }
-    }
-    return out + "\""
-}
+/// A non-secret value shown quoted with its invisible characters escaped:
+/// `"authorization_code\r\n"` (``visibleText(_:quoted:)``).
+func escaped(_ s: String) -> String { visibleText(s, quoted: true) }
 
 /// Elapsed time as `50 ms`, `42s`, `11m 04s`, `1h 15m 00s`, `61d 3h`; beyond a million days
 /// (a JWT claim of `1e300`: attacker-controlled) `1.2e+295d`, never a trap in `Int(_:)`.

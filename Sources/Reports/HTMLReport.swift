@@ -324,7 +324,7 @@ public struct HTMLReport: Exporter {
         return h
     }
 
-    /// Header lines, line breaks and other controls inside a value shown as `\r`, `\n`, `\xNN`.
+    /// Header lines, line breaks and other controls inside a value shown as `\r`, `\n`, `\u{X}`.
     func headerLines(_ headers: [HeaderField]) -> String {
         headers.map { "\(Self.visible($0.name)): \(Self.visible($0.value))\n" }.joined()
     }

@@ -240,25 +240,9 @@ public enum Render {
         return style.apply(style.dim, "(\(names.joined(separator: ", ")): bytes that were not valid UTF-8 arrived as U+FFFD; tokentap relays and records header values as UTF-8)") + "\n"
     }
 
-    /// A header value with control characters made visible (a trailing `\n` matters to OAuth):
-    /// `\r`, `\n`, `\t`, other controls as `\xNN`. Shared by `show` and the HTML report.
-    public static func visible(_ s: String) -> String {
-        var out = ""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\r": out += "\\r"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7f {
-                    out += String(format: "\\x%02x", scalar.value)
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out
-    }
+    /// A header value with its invisible characters made visible (a trailing `\n` matters to
+    /// OAuth): ``visibleText(_:quoted:)``. Shared by `show` and the HTML report.
+    public static func visible(_ s: String) -> String { visibleText(s) }
 
     private static func bodySection(_ m: MessageRecord, headers: [HeaderField], raw: Bool, style: Style) -> String {
         if m.body.isEmpty && !m.truncated { return "" }
