@@ -48,10 +48,15 @@ struct DoctorCommand: ParsableCommand {
         do { redactor = Redactor(key: try Redactor.loadOrCreateKey(at: keyURL)) } catch {
             throw CLIFailure.runtime("\(error)")
         }
-        // Verdicts name each step by the profiles of the home (a bad profile file was rejected when the
-        // session was recorded: here the built-in ones stand in, with a warning).
+        // Verdicts name each step by the profiles the session was recorded with: the home's, then the
+        // `--profile` files the session recorded (table `session_profile`) that are still there. A file
+        // that is gone or now bad: the built-in ones stand in, with a warning.
+        let recordedFiles = sessionProfileFiles((try? store.profiles(session: name)) ?? [], home: home)
+        for gone in recordedFiles.missing {
+            warn("tokentap: profile file \(gone), used when session \(name) was recorded, no longer exists; verdicts use the profiles that remain")
+        }
         let profiles: [ProviderProfile]
-        do { profiles = try loadProfiles(home: home, files: []) } catch let failure as CLIFailure {
+        do { profiles = try loadProfiles(home: home, files: recordedFiles.present) } catch let failure as CLIFailure {
             warn("tokentap: \(failure.message); using the built-in profiles")
             profiles = ProviderProfile.builtIn + [.generic]
         }

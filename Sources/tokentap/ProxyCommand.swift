@@ -117,10 +117,21 @@ struct ProxyOptions: ParsableArguments {
 func loadProfiles(home: Home, files: [String]) throws -> [ProviderProfile] {
     let homeFiles = ProfileLoader.files(inFolder: home.url.appendingPathComponent("profiles", isDirectory: true).path)
     do {
-        return try ProfileLoader.load(files: homeFiles + files)
+        // Absolute paths: the session records them, and `doctor` reads them again from any folder.
+        return try ProfileLoader.load(files: homeFiles + files.map { URL(fileURLWithPath: $0).standardizedFileURL.path })
     } catch let error as ProfileFileError {
         throw CLIFailure.usage(error.description)
     }
+}
+
+/// The profile files a session recorded (`origin` of an added profile, or the file of an overridden
+/// field) that are not in the home's `profiles/` (which `loadProfiles` reads anyway), by name:
+/// those still readable (`present`) and those gone (`missing`).
+func sessionProfileFiles(_ recorded: [SessionProfile], home: Home) -> (present: [String], missing: [String]) {
+    let homeFiles = Set(ProfileLoader.files(inFolder: home.url.appendingPathComponent("profiles", isDirectory: true).path))
+    let files = Set(recorded.flatMap { p in (p.origin == "built-in" ? [] : [p.origin]) + Array(p.overrides.values) })
+        .subtracting(homeFiles).subtracting(["built-in"]).sorted()
+    return (files.filter { FileManager.default.isReadableFile(atPath: $0) }, files.filter { !FileManager.default.isReadableFile(atPath: $0) })
 }
 
 /// Prints to stderr.

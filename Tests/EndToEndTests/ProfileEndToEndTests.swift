@@ -50,6 +50,14 @@ final class ProfileEndToEndTests {
         let evidence = try #require(expired["evidence"] as? [String])
         #expect(evidence.contains("Miro code lifetime: 5m 00s (Miro profile, \(strict))"), "\(evidence)")
         #expect(!evidence.joined().contains(homeFile))
+
+        // doctor reads the --profile files the session recorded again; one that is gone is named.
+        let kept = try tokentap(["doctor", "--session", "strict", "--home", home])
+        #expect(kept.status == 0 && !kept.stderr.contains("no longer exists"), "\(kept.stderr)")
+        try FileManager.default.removeItem(atPath: strict)
+        let gone = try tokentap(["doctor", "--session", "strict", "--home", home])
+        #expect(gone.status == 0, "\(gone.stderr)")
+        #expect(gone.stderr.contains("profile file \(strict), used when session strict was recorded, no longer exists"), "\(gone.stderr)")
     }
 
     @Test("a bad profile file stops proxy, run and import at start with exit 2, naming file, field and line")
