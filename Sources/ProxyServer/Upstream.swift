@@ -105,6 +105,9 @@ final class UpstreamConnection {
     var connectMs: Double?
     var tlsMs: Double?
     var reused = false
+    /// The pool watches this connection's close (once: a callback per check-in piled up on the
+    /// close future of a long-lived connection, ~170 bytes per request).
+    var poolWatchesClose = false
 
     init(key: UpstreamKey, channel: Channel, handler: UpstreamHandler) {
         self.key = key
@@ -116,8 +119,12 @@ final class UpstreamConnection {
 /// Idle keep-alive upstream connections of one event loop. Confined to that loop.
 final class UpstreamPool {
     private var idle: [UpstreamKey: [UpstreamConnection]] = [:]
-    /// Idle connections kept per key.
-    let perKeyLimit = 8
+    /// Idle connections kept per key (per event loop). Sized for many concurrent clients of one host
+    /// (bench/load: 200 connections over 2 loops): with 8, most requests under that load found no
+    /// idle connection, opened a new TLS connection upstream and closed one, and memory grew with
+    /// the churn (measured in bench/BENCHMARKS.md). Idle connections are closed by the server after
+    /// its keep-alive timeout and then leave the pool.
+    let perKeyLimit = 128
 
     func checkout(_ key: UpstreamKey) -> UpstreamConnection? {
         while var list = idle[key], let conn = list.popLast() {
@@ -147,7 +154,9 @@ final class UpstreamPool {
             return
         }
         idle[conn.key, default: []].append(conn)
-        // Drop it from the pool when the server closes it.
+        // Drop it from the pool when the server closes it (watched once per connection).
+        guard !conn.poolWatchesClose else { return }
+        conn.poolWatchesClose = true
         conn.channel.closeFuture.whenComplete { [weak self, weak conn] _ in
             guard let self, let conn else { return }
             self.idle[conn.key]?.removeAll { $0 === conn }
@@ -188,7 +197,17 @@ struct UpstreamConnector {
                     return channel.eventLoop.makeFailedFuture(error)
                 }
             }
-        return bootstrap.connect(host: key.target.host, port: key.target.port).flatMapErrorThrowing { error in
+        // An IP literal (a --map-remote target, 127.0.0.1 in the bench) is connected to directly:
+        // `connect(host:port:)` resolves even a literal through NIO's happy eyeballs, whose AAAA
+        // query waits on a Dispatch queue and keeps the whole new channel (TLS buffers included)
+        // alive until it runs; under load those queries queued up and the proxy's RSS kept growing.
+        let connecting: EventLoopFuture<Channel>
+        if let address = try? SocketAddress(ipAddress: key.target.host, port: key.target.port) {
+            connecting = bootstrap.connect(to: address)
+        } else {
+            connecting = bootstrap.connect(host: key.target.host, port: key.target.port)
+        }
+        return connecting.flatMapErrorThrowing { error in
             handshake.fail(error)  // never leave the promise pending
             throw error
         }.flatMap { channel in
