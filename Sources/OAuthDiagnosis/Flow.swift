@@ -308,6 +308,9 @@ final class ValCache: Sendable {
         return v
     }
 
+    /// Placeholders memoised now (at most ``placeholderLimit``).
+    var placeholderCount: Int { memo.withLock { $0.placeholders.count } }
+
     /// Drops the memoised raw values (called at the end of each judgement).
     func forgetRawValues() {
         memo.withLock { $0.raw.removeAll(keepingCapacity: true) }

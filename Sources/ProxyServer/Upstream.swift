@@ -125,6 +125,11 @@ final class UpstreamPool {
     /// the churn (measured in bench/BENCHMARKS.md). Idle connections are closed by the server after
     /// its keep-alive timeout and then leave the pool.
     let perKeyLimit = 128
+    /// Close callbacks registered so far (one per connection ever kept; for tests).
+    private(set) var closeWatches = 0
+
+    /// Idle connections kept for `key`.
+    func idleCount(_ key: UpstreamKey) -> Int { idle[key]?.count ?? 0 }
 
     func checkout(_ key: UpstreamKey) -> UpstreamConnection? {
         while var list = idle[key], let conn = list.popLast() {
@@ -157,6 +162,7 @@ final class UpstreamPool {
         // Drop it from the pool when the server closes it (watched once per connection).
         guard !conn.poolWatchesClose else { return }
         conn.poolWatchesClose = true
+        closeWatches += 1
         conn.channel.closeFuture.whenComplete { [weak self, weak conn] _ in
             guard let self, let conn else { return }
             self.idle[conn.key]?.removeAll { $0 === conn }
