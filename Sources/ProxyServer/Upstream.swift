@@ -209,7 +209,10 @@ struct UpstreamConnector {
         // alive until it runs; under load those queries queued up and the proxy's RSS kept growing.
         let connecting: EventLoopFuture<Channel>
         if let address = try? SocketAddress(ipAddress: key.target.host, port: key.target.port) {
-            connecting = bootstrap.connect(to: address)
+            connecting = bootstrap.connect(to: address).flatMapErrorThrowing { error in
+                if let io = error as? IOError { throw UpstreamError.connect(io) }
+                throw error
+            }
         } else {
             connecting = bootstrap.connect(host: key.target.host, port: key.target.port)
         }
@@ -250,6 +253,9 @@ enum UpstreamError: Error {
     /// The TLS handshake with the upstream failed; the handshake's own error (NIOSSL's, or the
     /// connection closing during it) is kept for the message.
     case tlsHandshake(Error)
+    /// Connecting to an IP-literal target failed (connected to directly, without NIO's happy
+    /// eyeballs, which would have reported a `NIOConnectionError`).
+    case connect(IOError)
 }
 
 /// A failure the proxy reports for an exchange: the typed kind (design.md `error_kind`), the
@@ -296,6 +302,9 @@ struct ProxyFailure: Equatable {
             let refused = error.connectionErrors.contains { ($0.error as? IOError)?.errnoCode == ECONNREFUSED }
             let reasons = error.connectionErrors.map { "\($0.error)" }.joined(separator: "; ")
             return ProxyFailure(kind: .connect, status: 502, reason: "cannot connect to upstream \(name): \(refused ? "connection refused" : reasons)")
+        case UpstreamError.connect(let io):
+            return ProxyFailure(kind: .connect, status: 502,
+                                reason: "cannot connect to upstream \(name): \(io.errnoCode == ECONNREFUSED ? "connection refused" : "\(io)")")
         case HTTPParserError.invalidEOFState:
             return ProxyFailure(kind: .truncated, status: 502, reason: "upstream \(name) closed the connection in the middle of the response head")
         case let parse as HTTPParserError:
