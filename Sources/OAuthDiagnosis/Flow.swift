@@ -292,8 +292,9 @@ final class ValCache: Sendable {
     static let placeholderLimit = 16_384
 
     func value(_ text: String, role: String, redactor: Redactor) -> Val {
+        if let cached = memo.withLock({ $0.placeholders[text] }) { return cached }
         let rawKey = role + "\u{0}" + text
-        if let cached = memo.withLock({ $0.placeholders[text] ?? $0.raw[rawKey] }) { return cached }
+        if let cached = memo.withLock({ $0.raw[rawKey] }) { return cached }
         let v = Val(text, role: role, redactor: redactor)
         if v.unknown { return v }
         memo.withLock { memo in
