@@ -157,7 +157,11 @@ final class Observation: @unchecked Sendable {
     }
 
     /// The grant of a token request: `grant_type` trimmed and lower-cased, else inferred from the parameters.
-    var grant: String? {
+    /// Computed once (role and parameters never change): the rules ask it of every kept token
+    /// request, and trimming and lower-casing each time was a visible share of a judgement.
+    let grant: String?
+
+    private static func grant(role: Role, params: RequestParameters) -> String? {
         guard role == .token else { return nil }
         if let g = params.value("grant_type") {
             let t = g.trimmingCharacters(in: CharacterSet.whitespacesAndNewlines.union(CharacterSet(charactersIn: "\"'"))).lowercased()
@@ -208,6 +212,7 @@ final class Observation: @unchecked Sendable {
             r = .redirect
         }
         role = r
+        grant = Observation.grant(role: r, params: params)
         upstreamFailure = UpstreamFailure.classify(e)
         // Token and error bodies are small; a large successful API payload is never parsed.
         tokenResponse = TokenResponse(e, envelopes: profile.errorEnvelopes, parseBody: r == .token || (e.status ?? 0) >= 300 || e.response.body.count <= 65_536)
@@ -268,7 +273,7 @@ func isBrowserOwnRequest(method: String, path: String) -> Bool {
 /// exchange's values with every kept exchange's, and parsing a placeholder each time made a judgement
 /// cost grow with the history. A placeholder's `Val` does not depend on the role, so the text is the
 /// key. Raw values are never kept here (they live only as long as the exchange being judged).
-/// Bounded (cleared past 50,000 entries); locked, so a `FlowIndex` copy may be used from another
+/// Bounded (cleared past ``placeholderLimit`` entries); locked, so a `FlowIndex` copy may be used from another
 /// thread.
 ///
 /// Raw values (the exchange being judged) are memoised too, by role and text, because the rules
@@ -281,10 +286,15 @@ final class ValCache: Sendable {
         var raw: [String: Val] = [:]
     }
     private let memo = Mutex(Memo())
+    /// Placeholders memoised at most (then the memo starts again): a session's kept history
+    /// (``FlowHistory``, 1,250 steps at most) has a few secret values per step, so this holds all of
+    /// them with room to spare, in a few MiB.
+    static let placeholderLimit = 16_384
 
     func value(_ text: String, role: String, redactor: Redactor) -> Val {
+        if let cached = memo.withLock({ $0.placeholders[text] }) { return cached }
         let rawKey = role + "\u{0}" + text
-        if let cached = memo.withLock({ $0.placeholders[text] ?? $0.raw[rawKey] }) { return cached }
+        if let cached = memo.withLock({ $0.raw[rawKey] }) { return cached }
         let v = Val(text, role: role, redactor: redactor)
         if v.unknown { return v }
         memo.withLock { memo in
@@ -292,12 +302,15 @@ final class ValCache: Sendable {
                 if memo.raw.count >= 256 { memo.raw.removeAll(keepingCapacity: true) }
                 memo.raw[rawKey] = v
             } else {
-                if memo.placeholders.count >= 50_000 { memo.placeholders.removeAll(keepingCapacity: true) }
+                if memo.placeholders.count >= Self.placeholderLimit { memo.placeholders.removeAll(keepingCapacity: true) }
                 memo.placeholders[text] = v
             }
         }
         return v
     }
+
+    /// Placeholders memoised now (at most ``placeholderLimit``).
+    var placeholderCount: Int { memo.withLock { $0.placeholders.count } }
 
     /// Drops the memoised raw values (called at the end of each judgement).
     func forgetRawValues() {

@@ -105,6 +105,9 @@ final class UpstreamConnection {
     var connectMs: Double?
     var tlsMs: Double?
     var reused = false
+    /// The pool watches this connection's close (once: a callback per check-in piled up on the
+    /// close future of a long-lived connection, ~170 bytes per request).
+    var poolWatchesClose = false
 
     init(key: UpstreamKey, channel: Channel, handler: UpstreamHandler) {
         self.key = key
@@ -116,8 +119,17 @@ final class UpstreamConnection {
 /// Idle keep-alive upstream connections of one event loop. Confined to that loop.
 final class UpstreamPool {
     private var idle: [UpstreamKey: [UpstreamConnection]] = [:]
-    /// Idle connections kept per key.
-    let perKeyLimit = 8
+    /// Idle connections kept per key (per event loop). Sized for many concurrent clients of one host
+    /// (bench/load: 200 connections over 2 loops): with 8, most requests under that load found no
+    /// idle connection, opened a new TLS connection upstream and closed one, and memory grew with
+    /// the churn (measured in bench/BENCHMARKS.md). Idle connections are closed by the server after
+    /// its keep-alive timeout and then leave the pool.
+    let perKeyLimit = 128
+    /// Close callbacks registered so far (one per connection ever kept; for tests).
+    private(set) var closeWatches = 0
+
+    /// Idle connections kept for `key`.
+    func idleCount(_ key: UpstreamKey) -> Int { idle[key]?.count ?? 0 }
 
     func checkout(_ key: UpstreamKey) -> UpstreamConnection? {
         while var list = idle[key], let conn = list.popLast() {
@@ -147,7 +159,10 @@ final class UpstreamPool {
             return
         }
         idle[conn.key, default: []].append(conn)
-        // Drop it from the pool when the server closes it.
+        // Drop it from the pool when the server closes it (watched once per connection).
+        guard !conn.poolWatchesClose else { return }
+        conn.poolWatchesClose = true
+        closeWatches += 1
         conn.channel.closeFuture.whenComplete { [weak self, weak conn] _ in
             guard let self, let conn else { return }
             self.idle[conn.key]?.removeAll { $0 === conn }
@@ -188,7 +203,20 @@ struct UpstreamConnector {
                     return channel.eventLoop.makeFailedFuture(error)
                 }
             }
-        return bootstrap.connect(host: key.target.host, port: key.target.port).flatMapErrorThrowing { error in
+        // An IP literal (a --map-remote target, 127.0.0.1 in the bench) is connected to directly:
+        // `connect(host:port:)` resolves even a literal through NIO's happy eyeballs, whose AAAA
+        // query waits on a Dispatch queue and keeps the whole new channel (TLS buffers included)
+        // alive until it runs; under load those queries queued up and the proxy's RSS kept growing.
+        let connecting: EventLoopFuture<Channel>
+        if let address = try? SocketAddress(ipAddress: key.target.host, port: key.target.port) {
+            connecting = bootstrap.connect(to: address).flatMapErrorThrowing { error in
+                if let io = error as? IOError { throw UpstreamError.connect(io) }
+                throw error
+            }
+        } else {
+            connecting = bootstrap.connect(host: key.target.host, port: key.target.port)
+        }
+        return connecting.flatMapErrorThrowing { error in
             handshake.fail(error)  // never leave the promise pending
             throw error
         }.flatMap { channel in
@@ -225,6 +253,9 @@ enum UpstreamError: Error {
     /// The TLS handshake with the upstream failed; the handshake's own error (NIOSSL's, or the
     /// connection closing during it) is kept for the message.
     case tlsHandshake(Error)
+    /// Connecting to an IP-literal target failed (connected to directly, without NIO's happy
+    /// eyeballs, which would have reported a `NIOConnectionError`).
+    case connect(IOError)
 }
 
 /// A failure the proxy reports for an exchange: the typed kind (design.md `error_kind`), the
@@ -271,6 +302,9 @@ struct ProxyFailure: Equatable {
             let refused = error.connectionErrors.contains { ($0.error as? IOError)?.errnoCode == ECONNREFUSED }
             let reasons = error.connectionErrors.map { "\($0.error)" }.joined(separator: "; ")
             return ProxyFailure(kind: .connect, status: 502, reason: "cannot connect to upstream \(name): \(refused ? "connection refused" : reasons)")
+        case UpstreamError.connect(let io):
+            return ProxyFailure(kind: .connect, status: 502,
+                                reason: "cannot connect to upstream \(name): \(io.errnoCode == ECONNREFUSED ? "connection refused" : "\(io)")")
         case HTTPParserError.invalidEOFState:
             return ProxyFailure(kind: .truncated, status: 502, reason: "upstream \(name) closed the connection in the middle of the response head")
         case let parse as HTTPParserError:

@@ -176,20 +176,27 @@ extension Redactor {
         return spans
     }
 
+    private static let encodedSpace = Array("%20".utf8)
+
     /// The forms a raw value can take in a recorded text: as is, percent-encoded (RFC 3986),
     /// form-encoded (`+` for space), JSON-escaped (with and without `\/`), and base64 (RFC 4648).
     static func leakForms(of raw: String) -> [[UInt8]] {
-        let json = Coding.jsonEscape(raw)
-        let forms = [
-            raw,
-            Coding.percentEncode(raw),
-            Coding.percentEncode(raw).replacingOccurrences(of: "%20", with: "+"),
+        // Each form once; Foundation's replacingOccurrences only where there is something to
+        // replace (it cost as much as the rest of the check on tokens without `%20` or `/`).
+        let json = Array(Coding.jsonEscape(raw).utf8)
+        let percent = Array(Coding.percentEncode(raw).utf8)
+        let forms: [[UInt8]] = [
+            Array(raw.utf8),
+            percent,
+            ByteScan.find(Self.encodedSpace, in: percent, from: 0) == nil
+                ? percent : Array(String(decoding: percent, as: UTF8.self).replacingOccurrences(of: "%20", with: "+").utf8),
             json,
-            json.replacingOccurrences(of: "/", with: "\\/"),
-            Data(raw.utf8).base64EncodedString(),
+            json.contains(UInt8(ascii: "/"))
+                ? Array(String(decoding: json, as: UTF8.self).replacingOccurrences(of: "/", with: "\\/").utf8) : json,
+            Array(Data(raw.utf8).base64EncodedString().utf8),
         ]
         var out: [[UInt8]] = []
-        for f in forms where !out.contains(Array(f.utf8)) { out.append(Array(f.utf8)) }
+        for f in forms where !out.contains(f) { out.append(f) }
         return out
     }
 }

@@ -247,6 +247,17 @@ func proxyAnswered(_ e: Exchange, status: Int, error: String, kind: ErrorKind = 
         #expect(!RedactedElsewhere.isMarker("redacted."))
         #expect(!RedactedElsewhere.isMarker("%5Bredacted%202%5D"))
         #expect(!RedactedElsewhere.isMarker("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig"))
+        // Issue 25b's fast answers: a long token of letters only (nothing to trim) and a digit or
+        // `.` outside the `%XX` escapes are no marker; percent-encoded markers still are.
+        #expect(!RedactedElsewhere.isMarker("eyJ" + String(repeating: "a", count: 700)))
+        #expect(!RedactedElsewhere.isMarker(String(repeating: "r", count: 65)))
+        #expect(!RedactedElsewhere.isMarker("http%3A%2F%2Flocalhost%3A3000%2Fcallback"))
+        #expect(!RedactedElsewhere.isMarker("%5Bredacted%5D2"))
+        #expect(!RedactedElsewhere.isMarker("%zz1"))
+        #expect(!RedactedElsewhere.isMarker("[" + String(repeating: " ", count: 60) + "redacted]"))
+        #expect(RedactedElsewhere.isMarker("%2A%2A%2A"))
+        #expect(RedactedElsewhere.isMarker("%5BREDACTED%5D"))
+        #expect(RedactedElsewhere.isMarker("    " + String(repeating: " ", count: 70) + "redacted"))
         // The redactor keeps them as they are: they hide nothing.
         #expect(Scenario.redactor.redactForm("code=REDACTED&client_secret=***") == "code=REDACTED&client_secret=***")
     }
