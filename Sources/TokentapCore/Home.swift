@@ -29,6 +29,8 @@ public struct Home: Sendable, Hashable {
     public var recordings: URL { url.appendingPathComponent("recordings", isDirectory: true) }
     /// `<home>/recordings/tokentap.sqlite`.
     public var database: URL { recordings.appendingPathComponent("tokentap.sqlite") }
+    /// `<home>/profiles`: the user's provider profiles (`*.json`), read where findings are computed.
+    public var profiles: URL { url.appendingPathComponent("profiles", isDirectory: true) }
 
     /// Resolves the home without touching the disk except to look for `Package.swift`.
     ///

@@ -115,7 +115,7 @@ struct ProxyOptions: ParsableArguments {
 /// order. A file that cannot be used is a usage error (exit 2) naming the file, the field and (for a
 /// syntax error) the line.
 func loadProfiles(home: Home, files: [String]) throws -> [ProviderProfile] {
-    let homeFiles = ProfileLoader.files(inFolder: home.url.appendingPathComponent("profiles", isDirectory: true).path)
+    let homeFiles = ProfileLoader.files(inFolder: home.profiles.path)
     do {
         // Absolute paths: the session records them, and `doctor` reads them again from any folder.
         return try ProfileLoader.load(files: homeFiles + files.map { URL(fileURLWithPath: $0).standardizedFileURL.path })
@@ -128,7 +128,7 @@ func loadProfiles(home: Home, files: [String]) throws -> [ProviderProfile] {
 /// field) that are not in the home's `profiles/` (which `loadProfiles` reads anyway), by name:
 /// those still readable (`present`) and those gone (`missing`).
 func sessionProfileFiles(_ recorded: [SessionProfile], home: Home) -> (present: [String], missing: [String]) {
-    let homeFiles = Set(ProfileLoader.files(inFolder: home.url.appendingPathComponent("profiles", isDirectory: true).path))
+    let homeFiles = Set(ProfileLoader.files(inFolder: home.profiles.path))
     let files = Set(recorded.flatMap { p in (p.origin == "built-in" ? [] : [p.origin]) + Array(p.overrides.values) })
         .subtracting(homeFiles).subtracting(["built-in"]).sorted()
     return (files.filter { FileManager.default.isReadableFile(atPath: $0) }, files.filter { !FileManager.default.isReadableFile(atPath: $0) })
